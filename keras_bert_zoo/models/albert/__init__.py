@@ -1,0 +1,1 @@
+from keras_bert_zoo.models.albert.albert_backbone import AlbertBackbone

@@ -1,0 +1,1 @@
+from keras_bert_zoo.models.roberta.roberta_backbone import RobertaBackbone
