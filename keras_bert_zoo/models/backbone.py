@@ -35,6 +35,13 @@ class Backbone(keras.Model):
     and `.keras` files load in safe mode.
     """
 
+    def __init__(self, *args, dtype=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if dtype is not None:
+            # Functional models do not take a dtype; set the policy so that `compile` sees
+            # "mixed_float16" and adds loss scaling.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
+
     @property
     def token_embedding(self):
         """The token embedding layer (a `keras_hub.layers.ReversibleEmbedding`), for tied heads."""

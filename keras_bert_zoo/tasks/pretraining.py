@@ -1,0 +1,212 @@
+"""Pretraining tasks: MLM (+ NSP or SOP) for encoders, denoising seq2seq for BART."""
+
+import keras
+from keras import ops
+
+from keras_bert_zoo.layers.embeddings import truncated_normal
+from keras_bert_zoo.tasks.task import Task
+from keras_bert_zoo.layers.heads import MaskedLMHead
+from keras_bert_zoo.training.distribution import global_sum
+
+
+def _weighted_cross_entropy(labels, logits, weights, label_smoothing=0.0):
+    """sum(weights * CE) / sum(weights) over the global batch; logits in float32."""
+    logits = ops.cast(logits, "float32")
+    weights = ops.cast(weights, "float32")
+    if label_smoothing:
+        vocab = ops.shape(logits)[-1]
+        one_hot = ops.one_hot(labels, vocab, dtype="float32")
+        losses = keras.losses.categorical_crossentropy(
+            one_hot, logits, from_logits=True, label_smoothing=label_smoothing
+        )
+    else:
+        losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    denominator = ops.maximum(global_sum(ops.sum(weights)), 1e-5)
+    return ops.sum(losses * weights) / denominator
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_zoo")
+class Pretrainer(Task):
+    """Masked-LM pretraining over an encoder backbone, with an optional 2-way sentence head.
+
+    BERT uses the sentence head for next-sentence prediction (NSP), ALBERT for sentence-order
+    prediction (SOP): the head is the same, only the data differs. RoBERTa trains MLM only
+    (`sentence_head=False`). Inputs are the backbone's plus `mask_positions`
+    (`[batch, num_masked]`); outputs `mlm_logits` (`[batch, num_masked, vocab]`, float32) and
+    `sentence_logits` (`[batch, 2]`). Targets are a dict with `mask_ids`, `mask_weights` (0 for
+    padded prediction slots) and `sentence_label`. The loss is the weighted MLM cross-entropy
+    plus the sentence cross-entropy, each averaged over the *global* batch.
+
+    Args:
+        backbone: a `BertBackbone`, `AlbertBackbone` or `RobertaBackbone`.
+        sentence_head: add the NSP/SOP head on `pooled_output`.
+
+    Example:
+    >>> from keras_bert_zoo.models import BertBackbone
+    >>> backbone = BertBackbone(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                         intermediate_dim=16)
+    >>> model = Pretrainer(backbone)
+    >>> ones = keras.ops.ones((2, 6), "int32")
+    >>> out = model({"token_ids": ones, "segment_ids": 0 * ones, "padding_mask": ones,
+    ...              "mask_positions": ones[:, :2]})
+    >>> tuple(out["mlm_logits"].shape), tuple(out["sentence_logits"].shape)
+    ((2, 2, 50), (2, 2))
+    """
+
+    def __init__(self, backbone, sentence_head=True, **kwargs):
+        if sentence_head and "pooled_output" not in backbone.output:
+            raise ValueError(
+                f"{type(backbone).__name__} has no pooled_output; use sentence_head=False"
+            )
+        # === Layers ===
+        self.backbone = backbone
+        self.mlm_head = MaskedLMHead(
+            backbone.token_embedding,
+            activation=getattr(backbone, "activation", "gelu_approximate"),
+            layer_norm_epsilon=backbone.layer_norm_epsilon,
+            dtype=backbone.dtype_policy,
+            name="mlm_head",
+        )
+        self.sentence_head = None
+        if sentence_head:
+            self.sentence_head = keras.layers.Dense(
+                2, kernel_initializer=truncated_normal(), dtype=backbone.dtype_policy,
+                name="sentence_head",
+            )
+
+        # === Wiring ===
+        inputs = dict(backbone.input)
+        inputs["mask_positions"] = keras.Input(shape=(None,), dtype="int32",
+                                               name="mask_positions")
+        features = backbone({k: v for k, v in inputs.items() if k != "mask_positions"})
+        outputs = {
+            "mlm_logits": self.mlm_head(
+                features["sequence_output"], mask_positions=inputs["mask_positions"]
+            )
+        }
+        if self.sentence_head is not None:
+            outputs["sentence_logits"] = self.sentence_head(features["pooled_output"])
+        super().__init__(inputs=inputs, outputs=outputs,
+                         backbone_dtype=backbone.dtype_policy, **kwargs)
+
+        # === Config ===
+        self.use_sentence_head = sentence_head
+        # === Metrics ===
+        self.mlm_loss_metric = keras.metrics.Mean(name="mlm_loss")
+        self.mlm_accuracy = keras.metrics.SparseCategoricalAccuracy(name="mlm_accuracy")
+        if sentence_head:
+            self.sentence_loss_metric = keras.metrics.Mean(name="sentence_loss")
+            self.sentence_accuracy = keras.metrics.SparseCategoricalAccuracy(
+                name="sentence_accuracy"
+            )
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        mlm_loss = _weighted_cross_entropy(y["mask_ids"], y_pred["mlm_logits"],
+                                           y["mask_weights"])
+        self.mlm_loss_metric.update_state(mlm_loss)
+        loss = mlm_loss
+        if self.sentence_head is not None:
+            labels = y["sentence_label"]
+            sentence_loss = _weighted_cross_entropy(
+                labels, y_pred["sentence_logits"], ops.ones_like(labels, "float32")
+            )
+            self.sentence_loss_metric.update_state(sentence_loss)
+            loss = loss + sentence_loss
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        self.mlm_accuracy.update_state(
+            y["mask_ids"], ops.cast(y_pred["mlm_logits"], "float32"),
+            sample_weight=y["mask_weights"],
+        )
+        if self.sentence_head is not None:
+            self.sentence_accuracy.update_state(
+                y["sentence_label"], ops.cast(y_pred["sentence_logits"], "float32")
+            )
+        return self.get_metrics_result()
+
+    def get_config(self):
+        return {
+            **self._base_config(),
+            "sentence_head": self.use_sentence_head,
+        }
+
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_zoo")
+class DenoisingPretrainer(Task):
+    """BART's denoising objective: reconstruct the original text from a noised encoder input.
+
+    Teacher forcing: the decoder reads the target shifted right (starting with the decoder start
+    token) and predicts every target token through the tied token embedding plus a bias. The
+    loss is the cross-entropy on non-padding target tokens (`target_weights`), optionally
+    label-smoothed; `token_accuracy` tracks the same positions.
+
+    Args:
+        backbone: a `BartBackbone`.
+        label_smoothing: label smoothing of the cross-entropy (0.1 in BART fine-tuning).
+
+    Example:
+    >>> from keras_bert_zoo.models import BartBackbone
+    >>> backbone = BartBackbone(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                         intermediate_dim=16)
+    >>> ones = keras.ops.ones((2, 6), "int32")
+    >>> out = DenoisingPretrainer(backbone)({"encoder_token_ids": ones,
+    ...     "encoder_padding_mask": ones, "decoder_token_ids": ones, "decoder_padding_mask": ones})
+    >>> tuple(out["logits"].shape)
+    (2, 6, 50)
+    """
+
+    def __init__(self, backbone, label_smoothing=0.0, **kwargs):
+        self.backbone = backbone
+        self.lm_bias = LogitsBias(backbone.vocabulary_size, dtype=backbone.dtype_policy,
+                                  name="lm_bias")
+        inputs = dict(backbone.input)
+        features = backbone(inputs)
+        hidden = features["decoder_sequence_output"]
+        logits = backbone.token_embedding(hidden, reverse=True)  # tied output projection
+        outputs = {"logits": self.lm_bias(logits)}
+        super().__init__(inputs=inputs, outputs=outputs,
+                         backbone_dtype=backbone.dtype_policy, **kwargs)
+        self.label_smoothing = label_smoothing
+        self.token_accuracy = keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return _weighted_cross_entropy(y["target_ids"], y_pred["logits"], y["target_weights"],
+                                       self.label_smoothing)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        self.token_accuracy.update_state(
+            y["target_ids"], ops.cast(y_pred["logits"], "float32"),
+            sample_weight=y["target_weights"],
+        )
+        return self.get_metrics_result()
+
+    def get_config(self):
+        return {
+            **self._base_config(),
+            "label_smoothing": self.label_smoothing,
+        }
+
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_zoo")
+class LogitsBias(keras.layers.Layer):
+    """Adds a per-token bias and returns float32 logits (BART's `final_logits_bias`)."""
+
+    def __init__(self, vocabulary_size, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(name="bias", shape=(self.vocabulary_size,),
+                                    initializer="zeros", dtype=self.variable_dtype)
+        self.built = True
+
+    def call(self, logits):
+        return ops.cast(logits, "float32") + ops.cast(self.bias, "float32")
+
+    def get_config(self):
+        config = super().get_config()
+        config["vocabulary_size"] = self.vocabulary_size
+        return config

@@ -1,0 +1,247 @@
+"""Packing token ids into fixed-length model inputs, and a string -> inputs Preprocessor.
+
+Layouts (ids, then segment ids for BERT/ALBERT):
+    bert, albert:   [CLS] A [SEP] B [SEP]      0 0..0 0 1..1 1
+    roberta, bart:  <s> A </s> </s> B </s>     (no segment ids)
+Pairs too long are truncated "longest first" like the original BERT `_truncate_seq_pair`:
+remove one token from the end of the longer segment (B on ties) until they fit. The final
+lengths follow arithmetically, so a whole ragged batch is truncated with a few vector ops.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from keras_bert_zoo.tokenizers import families
+from keras_bert_zoo.tokenizers.tokenizer import load_tokenizer
+
+CONFIG_FILENAME = "preprocessor_config.json"
+
+_LAYOUTS = {"bert": "bert", "albert": "bert", "roberta": "roberta", "bart": "roberta"}
+
+
+def truncated_lengths(length_a, length_b, budget):
+    """Final lengths of the original BERT `_truncate_seq_pair` loop, in closed form.
+
+    Args:
+        length_a, length_b: int tensors, the segment lengths.
+        budget: the number of tokens left for the two segments.
+
+    Example:
+    >>> [int(n) for n in truncated_lengths(10, 4, 9)]  # only the longer one is cut
+    [5, 4]
+    >>> [int(n) for n in truncated_lengths(10, 9, 9)]
+    [5, 4]
+    """
+    length_a = tf.convert_to_tensor(length_a)
+    length_b = tf.cast(length_b, length_a.dtype)
+    budget = tf.maximum(tf.cast(budget, length_a.dtype), 0)
+    half = budget // 2
+    # The shorter segment survives whole if it is at most half of the budget and the longer
+    # one takes the rest; otherwise both meet at half the budget, A keeping the odd token
+    # (the loop cuts B on ties).
+    a = tf.where(
+        (length_a <= length_b) & (length_a <= half),
+        length_a,
+        tf.where((length_b < length_a) & (length_b <= half), budget - length_b, budget - half),
+    )
+    fits = length_a + length_b <= budget
+    return tf.where(fits, length_a, a), tf.where(fits, length_b, budget - a)
+
+
+def _head(ragged, lengths):
+    """Keeps the first `lengths[i]` items of row i."""
+    positions = tf.ragged.range(ragged.row_lengths())
+    keep = positions < tf.cast(lengths, positions.dtype)[:, tf.newaxis]
+    return tf.ragged.boolean_mask(ragged, keep)
+
+
+def _column(batch_size, value):
+    return tf.fill([batch_size, 1], tf.constant(value, tf.int32))
+
+
+def pack_inputs(
+    segments_a,
+    segments_b=None,
+    *,
+    sequence_length,
+    cls_id,
+    sep_id,
+    pad_id,
+    layout="bert",
+):
+    """Packs ragged token ids into fixed-length model inputs, truncating longest first.
+
+    Args:
+        segments_a: int RaggedTensor (batch, None), the first segments (no special tokens).
+        segments_b: optional int RaggedTensor (batch, None), the second segments.
+        sequence_length: the output length.
+        cls_id, sep_id, pad_id: special token ids (<s>, </s>, <pad> for RoBERTa/BART).
+        layout: "bert" ([CLS] A [SEP] B [SEP], with segment ids) or "roberta"
+            (<s> A </s></s> B </s>).
+
+    Returns:
+        A dict of int32 tensors (batch, sequence_length): `token_ids`, `padding_mask`, and
+        `segment_ids` for the "bert" layout.
+
+    Example:
+    >>> outputs = pack_inputs(tf.ragged.constant([[5, 6, 7]]), tf.ragged.constant([[8]]),
+    ...                       sequence_length=6, cls_id=1, sep_id=2, pad_id=0)
+    >>> outputs["token_ids"].numpy().tolist(), outputs["segment_ids"].numpy().tolist()
+    ([[1, 5, 6, 2, 8, 2]], [[0, 0, 0, 0, 1, 1]])
+    """
+    if layout not in ("bert", "roberta"):
+        raise ValueError(f"layout={layout!r}; expected 'bert' or 'roberta'")
+    num_special = 2 if segments_b is None else (3 if layout == "bert" else 4)
+    if sequence_length < num_special:
+        raise ValueError(
+            f"sequence_length={sequence_length} is too short for the {num_special} special "
+            f"tokens of the {layout!r} layout; use at least {num_special}"
+        )
+    segments_a = tf.cast(segments_a, tf.int32)
+    batch_size = segments_a.nrows(out_type=tf.int32)
+    length_a = segments_a.row_lengths()
+    cls, sep = _column(batch_size, cls_id), _column(batch_size, sep_id)
+    if segments_b is None:
+        segments_a = _head(segments_a, tf.minimum(length_a, sequence_length - 2))
+        token_ids = tf.concat([cls, segments_a, sep], axis=1)
+        segment_ids = tf.zeros_like(token_ids)
+    else:
+        segments_b = tf.cast(segments_b, tf.int32)
+        keep_a, keep_b = truncated_lengths(
+            length_a, segments_b.row_lengths(), sequence_length - num_special
+        )
+        segments_a = _head(segments_a, keep_a)
+        segments_b = _head(segments_b, keep_b)
+        first = tf.concat([cls, segments_a, sep], axis=1)
+        second = tf.concat([segments_b, sep], axis=1)
+        if layout == "roberta":
+            second = tf.concat([sep, second], axis=1)
+        token_ids = tf.concat([first, second], axis=1)
+        segment_ids = tf.concat([tf.zeros_like(first), tf.ones_like(second)], axis=1)
+    shape = [None, sequence_length]
+    outputs = {
+        "token_ids": token_ids.to_tensor(default_value=pad_id, shape=shape),
+        "padding_mask": tf.ones_like(token_ids).to_tensor(default_value=0, shape=shape),
+    }
+    if layout == "bert":
+        outputs["segment_ids"] = segment_ids.to_tensor(default_value=0, shape=shape)
+    return outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_zoo")
+class Preprocessor(keras.layers.Layer):
+    """Strings (or pairs of strings) -> packed int32 model inputs, in-graph.
+
+    Args:
+        tokenizer: a WordPieceTokenizer, SentencePieceTokenizer or BytePairTokenizer.
+        sequence_length: length of the outputs.
+        family: "bert", "albert", "roberta" or "bart"; defaults to the tokenizer's.
+
+    Call with a `tf.string` batch (or scalar) of texts, or a tuple `(texts_a, texts_b)`.
+    Returns `token_ids`, `padding_mask` and (BERT, ALBERT) `segment_ids`, all int32
+    (batch, sequence_length).
+
+    Example:
+    >>> from keras_bert_zoo.tokenizers import WordPieceTokenizer
+    >>> specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    >>> tokenizer = WordPieceTokenizer(specials + ["a", "man", "plays", "music", "."])
+    >>> preprocessor = Preprocessor(tokenizer, sequence_length=8)
+    >>> preprocessor((["A man plays."], ["Music."]))["token_ids"].numpy().tolist()
+    [[2, 5, 6, 7, 3, 8, 9, 3]]
+    """
+
+    def __init__(self, tokenizer, sequence_length=128, family=None, **kwargs):
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+        self.family = families.check_family(family or tokenizer.family)
+        if self.sequence_length < 2:
+            raise ValueError(
+                f"sequence_length={sequence_length} leaves no room for the special tokens; "
+                "use at least 2 (3 for BERT pairs, 4 for RoBERTa/BART pairs)"
+            )
+        ids = tokenizer.special_token_ids
+        self._cls_id, self._sep_id, self._pad_id = ids["cls"], ids["sep"], ids["pad"]
+        self.built = True
+
+    def call(self, inputs):
+        if isinstance(inputs, (tuple, list)) and len(inputs) == 2:
+            first, second = inputs
+        elif isinstance(inputs, (tuple, list)) and len(inputs) == 1:
+            first, second = inputs[0], None
+        else:
+            first, second = inputs, None
+        first = tf.convert_to_tensor(first)
+        unbatched = first.shape.rank == 0
+        segments_a = self.tokenizer.tokenize(tf.reshape(first, [-1]))
+        segments_b = None
+        if second is not None:
+            segments_b = self.tokenizer.tokenize(tf.reshape(tf.convert_to_tensor(second), [-1]))
+        outputs = pack_inputs(
+            segments_a,
+            segments_b,
+            sequence_length=self.sequence_length,
+            cls_id=self._cls_id,
+            sep_id=self._sep_id,
+            pad_id=self._pad_id,
+            layout=_LAYOUTS[self.family],
+        )
+        if unbatched:
+            outputs = {k: v[0] for k, v in outputs.items()}
+        return outputs
+
+    def compute_output_spec(self, inputs):
+        first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+        shape = tuple(first.shape) + (self.sequence_length,)
+        names = ["token_ids", "padding_mask"]
+        if _LAYOUTS[self.family] == "bert":
+            names.append("segment_ids")
+        return {name: keras.KerasTensor(shape, dtype="int32") for name in names}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+                "sequence_length": self.sequence_length,
+                "family": self.family,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        return cls(**config)
+
+    def save(self, directory):
+        """Writes the tokenizer files and `preprocessor_config.json` into `directory`."""
+        self.tokenizer.save(directory)
+        config = {
+            "class": type(self).__name__,
+            "sequence_length": self.sequence_length,
+            "family": self.family,
+        }
+        with open(os.path.join(directory, CONFIG_FILENAME), "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+def load_preprocessor(directory):
+    """Loads a Preprocessor written by `Preprocessor.save(directory)`."""
+    path = os.path.join(directory, CONFIG_FILENAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"no {CONFIG_FILENAME} in {directory!r}; write one with preprocessor.save(directory)"
+        )
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    if config.pop("class") != "Preprocessor":
+        raise ValueError(f"{path} does not describe a Preprocessor")
+    return Preprocessor(load_tokenizer(directory), **config)

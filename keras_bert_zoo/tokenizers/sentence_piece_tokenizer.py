@@ -1,0 +1,164 @@
+"""SentencePiece tokenizer (ALBERT), in-graph with tensorflow-text.
+
+ALBERT's `tokenization.preprocess_text` (and `transformers.AlbertTokenizer`) prepares the text
+before SentencePiece: collapse whitespace, turn `` and '' into ", drop accents (NFKD, remove
+combining marks) unless `keep_accents`, and lowercase. The same steps run here as TF ops, so
+`tokenize(text)` equals `SentencePieceProcessor.encode(preprocess_text(text))`.
+"""
+
+import base64
+import os
+import unicodedata
+
+import keras
+import sentencepiece
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from keras_bert_zoo.tokenizers.tokenizer import Tokenizer
+from keras_bert_zoo.tokenizers.word_piece_tokenizer import python_lower
+
+PROTO_FILENAME = "spiece.model"
+
+# What Python's str.split() splits on (str.isspace), so `" ".join(text.split())` matches.
+_PY_WHITESPACE_RUN = (
+    r"[\t\n\x0B\f\r\x1C-\x1F \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}"
+    r"\x{202F}\x{205F}\x{3000}]+"
+)
+
+
+def preprocess_text(text, lowercase=True, keep_accents=False, remove_space=True):
+    """ALBERT's `tokenization.preprocess_text` in Python (used to prepare training text).
+
+    Example:
+    >>> preprocess_text("  Crème  ``brûlée'' ")
+    'creme "brulee"'
+    """
+    if remove_space:
+        text = " ".join(text.strip().split())
+    text = text.replace("``", '"').replace("''", '"')
+    if not keep_accents:
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    if lowercase:
+        text = text.lower()
+    return text
+
+
+def read_proto(proto):
+    """Returns the serialized model from a path or bytes."""
+    if isinstance(proto, (bytes, bytearray)):
+        return bytes(proto)
+    if isinstance(proto, (str, os.PathLike)):
+        path = os.fspath(proto)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"SentencePiece model file {path!r} does not exist")
+        with open(path, "rb") as f:
+            return f.read()
+    raise ValueError(
+        f"proto must be a path to a .model file or its bytes, got {type(proto).__name__}"
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_zoo")
+class SentencePieceTokenizer(Tokenizer):
+    """SentencePiece tokenizer with ALBERT's text preparation.
+
+    Args:
+        proto: path to a SentencePiece .model file, or its bytes.
+        lowercase: lowercase before SentencePiece (ALBERT: True).
+        keep_accents: keep accents; False drops them via NFKD (ALBERT: False).
+        remove_space: strip and collapse whitespace runs to one space (ALBERT: True).
+        family: which family's special tokens the model must contain.
+
+    Example (with ALBERT's released model file)::
+
+        tokenizer = SentencePieceTokenizer("30k-clean.model")
+        tokenizer.tokenize(["Hello world"])  # [[10975, 126]]
+    """
+
+    def __init__(
+        self,
+        proto,
+        lowercase=True,
+        keep_accents=False,
+        remove_space=True,
+        family="albert",
+        **kwargs,
+    ):
+        super().__init__(family=family, **kwargs)
+        self._proto = read_proto(proto)
+        processor = sentencepiece.SentencePieceProcessor(model_proto=self._proto)
+        size = processor.get_piece_size()
+        self._set_vocabulary([processor.id_to_piece(i) for i in range(size)])
+        self._not_words = {
+            i
+            for i in range(size)
+            if processor.is_control(i) or processor.is_unknown(i) or processor.is_unused(i)
+        }
+        self.lowercase = bool(lowercase)
+        self.keep_accents = bool(keep_accents)
+        self.remove_space = bool(remove_space)
+        self._sentencepiece = tf_text.SentencepieceTokenizer(
+            model=self._proto, out_type=tf.int32
+        )
+
+    @property
+    def proto(self):
+        """The serialized SentencePiece model."""
+        return self._proto
+
+    def continuation_table(self):
+        table = super().continuation_table()
+        table[sorted(self._not_words)] = False
+        return table
+
+    def _is_continuation(self, token):
+        return not token.startswith("\u2581")  # "▁" marks the start of a word
+
+    def normalize(self, inputs):
+        """ALBERT's `preprocess_text` as TF ops."""
+        x = tf.strings.unicode_transcode(
+            inputs, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        )
+        if self.remove_space:
+            x = tf.strings.regex_replace(x, _PY_WHITESPACE_RUN, " ")
+            x = tf.strings.strip(x)  # the runs are single spaces now
+        x = tf.strings.regex_replace(x, "``|''", '"')
+        if not self.keep_accents:
+            x = tf_text.normalize_utf8(x, "NFKD")
+            x = tf.strings.regex_replace(x, r"\p{Mn}", "")
+        if self.lowercase:
+            x = python_lower(x)
+        return x
+
+    def _tokenize_batch(self, inputs):
+        ids = self._sentencepiece.tokenize(self.normalize(inputs))
+        return ids.with_row_splits_dtype(tf.int64)
+
+    def _detokenize_batch(self, ids):
+        return self._sentencepiece.detokenize(ids)
+
+    def _save_files(self, directory):
+        with open(os.path.join(directory, PROTO_FILENAME), "wb") as f:
+            f.write(self._proto)
+        return {"proto": PROTO_FILENAME}
+
+    def _file_free_config(self):
+        return {
+            "lowercase": self.lowercase,
+            "keep_accents": self.keep_accents,
+            "remove_space": self.remove_space,
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config["proto"] = {"base64": base64.b64encode(self._proto).decode("ascii")}
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("proto"), dict):
+            config["proto"] = base64.b64decode(config["proto"]["base64"])
+        return cls(**config)

@@ -1,0 +1,181 @@
+"""`fit` with resumable checkpoints, metrics.jsonl and TensorBoard logs."""
+
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def is_chief(strategy):
+    """True on the worker that writes checkpoints, logs and exports (worker 0 or the chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+    )
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """Saves model + optimizer (whose `iterations` is the step, and so the data position)."""
+
+    def __init__(self, manager, every, max_steps):
+        super().__init__()
+        self.manager, self.every, self.max_steps = manager, every, max_steps
+
+    def _step(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._step()
+        if step % self.every == 0 or step >= self.max_steps:
+            self.manager.save(checkpoint_number=step)
+        if step >= self.max_steps:
+            self.model.stop_training = True
+
+
+class _MetricsLogger(keras.callbacks.Callback):
+    """Appends one JSON line per logging step and mirrors it to TensorBoard."""
+
+    def __init__(self, path, log_dir, every, tokens_per_step, nonfinite_patience):
+        super().__init__()
+        self.path, self.every = path, every
+        self.tokens_per_step = tokens_per_step
+        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+        self.nonfinite_patience = nonfinite_patience
+        self.nonfinite = 0
+        self.last_time, self.last_step = None, None
+
+    def on_train_begin(self, logs=None):
+        self.last_time = time.perf_counter()
+        self.last_step = int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        step = int(self.model.optimizer.iterations.numpy())
+        loss = float(logs.get("loss", np.nan))
+        if not math.isfinite(loss):
+            self.nonfinite += 1
+            if self.nonfinite >= self.nonfinite_patience:
+                raise FloatingPointError(
+                    f"loss is {loss} at step {step} for {self.nonfinite} logged steps in a row; "
+                    "stopping (the last good checkpoint is kept). Lower the learning rate or "
+                    "use --mixed_precision=bfloat16/none."
+                )
+        else:
+            self.nonfinite = 0
+        if step % self.every:
+            return
+        now = time.perf_counter()
+        steps = max(step - self.last_step, 1)
+        record = {"step": step}
+        record.update({k: float(v) for k, v in logs.items()})
+        lr = self.model.optimizer.learning_rate
+        record["learning_rate"] = float(np.asarray(lr))
+        record["tokens_per_second"] = self.tokens_per_step * steps / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_step = now, step
+        if self.path:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for key, value in record.items():
+                    if key != "step":
+                        tf.summary.scalar(key, value)
+            self.writer.flush()
+
+
+def restore_latest(model, checkpoint_dir):
+    """Restores model + optimizer from the newest readable checkpoint in `checkpoint_dir`.
+
+    A checkpoint that fails to read (truncated, corrupted) is reported by name and the previous
+    one is tried. Returns the restored step (0 if there is none).
+    """
+    model.optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    state = tf.train.get_checkpoint_state(checkpoint_dir)
+    if state is None:
+        return 0
+    for path in reversed(list(state.all_model_checkpoint_paths)):
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+        except Exception as error:  # any unreadable checkpoint: report it, try the previous
+            print(f"checkpoint {path} could not be read ({type(error).__name__}); "
+                  "trying the previous one")
+            continue
+        return int(model.optimizer.iterations.numpy())
+    raise RuntimeError(f"no readable checkpoint in {checkpoint_dir}")
+
+
+def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_every=500,
+                  keep_checkpoints=3, log_every=50, tokens_per_step=0, strategy=None,
+                  verbose="auto", nonfinite_patience=3):
+    """Trains a compiled `model` to `max_steps`, resuming from `output_dir/checkpoints`.
+
+    Rerunning the same call after a crash restores model, optimizer and step from the last
+    checkpoint and continues with the same data: `make_dataset(skip_batches)` must return the
+    deterministic batch stream with its first `skip_batches` batches removed.
+
+    Args:
+        model: a compiled Keras model (built under `strategy.scope()` if distributed).
+        make_dataset: `skip_batches -> tf.data.Dataset` of `(x, y)` batches (infinite or at
+            least `max_steps` long).
+        output_dir: writes `checkpoints/`, `logs/` (TensorBoard) and `metrics.jsonl`.
+        max_steps: total optimizer steps of the run.
+        checkpoint_every: steps between checkpoints (and Keras "epochs").
+        keep_checkpoints: newest checkpoints kept.
+        log_every: steps between metrics.jsonl lines.
+        tokens_per_step: tokens in one global batch, for the tokens/s log.
+        strategy: the tf.distribute strategy (only the chief writes to `output_dir`).
+
+    Returns:
+        The step reached.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)
+    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    scratch = None
+    if not chief:  # saving is collective: workers write to a scratch dir that is removed
+        scratch = tempfile.mkdtemp(prefix="worker_checkpoints_")
+    with strategy.scope():
+        step = restore_latest(model, checkpoint_dir)
+    if step >= max_steps:
+        return step
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, scratch or checkpoint_dir,
+                                         max_to_keep=keep_checkpoints)
+    callbacks = [_Checkpointer(manager, checkpoint_every, max_steps)]
+    if chief:
+        os.makedirs(output_dir, exist_ok=True)
+        callbacks.append(
+            _MetricsLogger(os.path.join(output_dir, "metrics.jsonl"),
+                           os.path.join(output_dir, "logs"), log_every, tokens_per_step,
+                           nonfinite_patience)
+        )
+    else:
+        callbacks.append(_MetricsLogger(None, None, log_every, tokens_per_step,
+                                        nonfinite_patience))
+    epochs = math.ceil(max_steps / checkpoint_every)
+    if verbose == "auto":  # the progress bar on a terminal, one line per epoch in a log file
+        verbose = 1 if sys.stdout.isatty() else 2
+    try:
+        model.fit(
+            make_dataset(step),
+            epochs=epochs,
+            initial_epoch=step // checkpoint_every,
+            steps_per_epoch=checkpoint_every,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return int(model.optimizer.iterations.numpy())

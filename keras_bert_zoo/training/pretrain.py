@@ -1,0 +1,250 @@
+"""Pretraining from raw text: vocab, data pipeline, model under a strategy, resumable fit."""
+
+import dataclasses
+import glob
+import json
+import os
+
+import keras
+
+from keras_bert_zoo import models
+from keras_bert_zoo.training.loop import fit_resumable, is_chief
+from keras_bert_zoo.training.optimizers import create_optimizer
+from keras_bert_zoo.training.precision import dtype_policy
+from keras_bert_zoo.training.strategy import STRATEGIES, get_strategy
+
+# The objective each family was pretrained with.
+OBJECTIVES = {"bert": "mlm_nsp", "albert": "mlm_sop", "roberta": "mlm", "bart": "denoising"}
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    """Everything a pretraining run depends on (the `recipes/pretrain.py` flags)."""
+
+    model: str = "bert_tiny"
+    output_dir: str = "runs/pretrain"
+    corpus: str = ""  # glob of text files; "" = the embedded default corpus
+    tokenizer_dir: str = ""  # "" = train a vocabulary on the corpus
+    vocabulary_size: int = 8000
+    seq_len: int = 128
+    batch_size: int = 32  # global
+    max_steps: int = 1000
+    learning_rate: float = 5e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    optimizer: str = "adamw"
+    mixed_precision: str = "none"
+    strategy: str = "default"
+    jit_compile: str = "auto"  # auto: XLA in float32 only (it is slower for bf16 on CPU)
+    seed: int = 0
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    max_predictions_per_seq: int = 20
+    whole_word_masking: bool = False
+    dropout: float = 0.1
+    verbose: str = "auto"
+
+    def validate(self):
+        """Raises ValueError naming the first bad field."""
+        models.preset_config(self.model)
+        positive = ("vocabulary_size", "seq_len", "batch_size", "max_steps", "checkpoint_every",
+                    "keep_checkpoints", "log_every", "max_predictions_per_seq")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"--{name}={value!r} must be a positive integer")
+        if self.seq_len < 8:
+            raise ValueError(f"--seq_len={self.seq_len} is too short; use at least 8")
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning_rate={self.learning_rate} must be positive")
+        if not 0 <= self.warmup_steps <= self.max_steps:
+            raise ValueError(
+                f"--warmup_steps={self.warmup_steps} must be in [0, --max_steps={self.max_steps}]"
+            )
+        dtype_policy(self.mixed_precision)
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"--strategy={self.strategy!r} is not supported; choose one of "
+                f"{', '.join(STRATEGIES)}"
+            )
+        if self.jit_compile not in ("auto", "true", "false"):
+            raise ValueError(f"--jit_compile={self.jit_compile!r}: use auto, true or false")
+        if self.optimizer not in ("adamw", "lamb"):
+            raise ValueError(f"--optimizer={self.optimizer!r}: use adamw or lamb")
+        if self.max_predictions_per_seq >= self.seq_len:
+            raise ValueError(
+                f"--max_predictions_per_seq={self.max_predictions_per_seq} must be smaller "
+                f"than --seq_len={self.seq_len}"
+            )
+
+
+def corpus_files(pattern, output_dir):
+    """The sorted files of `pattern`, or the embedded default corpus written under output_dir."""
+    if not pattern:
+        from keras_bert_zoo.data.corpora import write_default_corpus
+
+        return write_default_corpus(os.path.join(output_dir, "corpus"), num_files=4)
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no files match --corpus={pattern!r}")
+    return files
+
+
+def prepare_tokenizer(family, config, files):
+    """Loads `--tokenizer_dir`, or the one a previous run saved, or trains one on `files`."""
+    from keras_bert_zoo.tokenizers import load_tokenizer, train_tokenizer
+
+    saved = os.path.join(config.output_dir, "tokenizer")
+    if config.tokenizer_dir:
+        tokenizer = load_tokenizer(config.tokenizer_dir)
+    elif os.path.exists(os.path.join(saved, "tokenizer_config.json")):
+        tokenizer = load_tokenizer(saved)  # resuming: the vocabulary must not change
+    else:
+        tokenizer = train_tokenizer(family, files, config.vocabulary_size)
+    if tokenizer.family != family:
+        raise ValueError(
+            f"tokenizer family {tokenizer.family!r} does not match --model={config.model} "
+            f"({family})"
+        )
+    if is_chief(get_strategy_cached(config)):
+        tokenizer.save(saved)
+    return tokenizer
+
+
+_STRATEGY = {}
+
+
+def get_strategy_cached(config):
+    # A strategy must be created once per process (multi-worker setup is collective).
+    if config.strategy not in _STRATEGY:
+        _STRATEGY[config.strategy] = get_strategy(config.strategy)
+    return _STRATEGY[config.strategy]
+
+
+def make_dataset_fn(objective, files, tokenizer, config, strategy):
+    from keras_bert_zoo.data.datasets import pretraining_dataset
+
+    def make(skip_batches, input_context=None):
+        ds = pretraining_dataset(
+            objective,
+            files,
+            tokenize_fn=tokenizer.tokenize,
+            special_ids=tokenizer.special_token_ids,
+            vocabulary_size=tokenizer.vocabulary_size,
+            sequence_length=config.seq_len,
+            batch_size=(input_context.get_per_replica_batch_size(config.batch_size)
+                        if input_context else config.batch_size),
+            max_predictions_per_seq=config.max_predictions_per_seq,
+            seed=config.seed,
+            continuation_table=tokenizer.continuation_table(),
+            whole_word=config.whole_word_masking,
+            ngram_max=3 if objective == "mlm_sop" else 1,  # ALBERT's n-gram masking
+            input_context=input_context,
+        )
+        return ds.skip(skip_batches)
+
+    if strategy.num_replicas_in_sync == 1 and not getattr(
+        strategy, "cluster_resolver", None
+    ):
+        return make
+
+    def distributed(skip_batches):
+        return strategy.distribute_datasets_from_function(
+            lambda ctx: make(skip_batches, ctx)
+        )
+
+    return distributed
+
+
+def build_pretrainer(config, vocabulary_size, strategy):
+    """The backbone and its pretraining task, compiled under `strategy.scope()`."""
+    from keras_bert_zoo.tasks import DenoisingPretrainer, Pretrainer
+
+    family, _ = models.preset_config(config.model)
+    policy = dtype_policy(config.mixed_precision)
+    jit = {"auto": policy == "float32", "true": True, "false": False}[config.jit_compile]
+    with strategy.scope():
+        backbone = models.build(
+            config.model,
+            vocabulary_size=vocabulary_size,
+            dropout=config.dropout,
+            max_sequence_length=max(config.seq_len, 128),
+            dtype=policy,
+        )
+        if family == "bart":
+            task = DenoisingPretrainer(backbone)
+        else:
+            task = Pretrainer(backbone, sentence_head=family in ("bert", "albert"))
+        optimizer = create_optimizer(
+            config.optimizer,
+            learning_rate=config.learning_rate,
+            total_steps=config.max_steps,
+            warmup_steps=config.warmup_steps,
+            weight_decay=config.weight_decay,
+            beta_2=0.98 if family in ("roberta", "bart") else 0.999,
+        )
+        task.compile(optimizer=optimizer, jit_compile=jit)
+    if policy == "mixed_float16" and not isinstance(
+        task.optimizer, keras.optimizers.LossScaleOptimizer
+    ):
+        raise RuntimeError("mixed_float16 needs a LossScaleOptimizer; compile did not add one")
+    return backbone, task
+
+
+def save_atomic(model, path):
+    """Writes a `.keras` file next to `path`, then renames it over `path` (never half-written)."""
+    tmp = path + ".tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def pretrain(config):
+    """Runs (or resumes) a pretraining run; returns a summary dict with paths and metrics."""
+    config.validate()
+    family, _ = models.preset_config(config.model)
+    objective = OBJECTIVES[family]
+    strategy = get_strategy_cached(config)
+    chief = is_chief(strategy)
+    if chief:
+        os.makedirs(config.output_dir, exist_ok=True)
+        with open(os.path.join(config.output_dir, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(config), f, indent=1)
+    files = corpus_files(config.corpus, config.output_dir)
+    tokenizer = prepare_tokenizer(family, config, files)
+    backbone, task = build_pretrainer(config, tokenizer.vocabulary_size, strategy)
+    make_dataset = make_dataset_fn(objective, files, tokenizer, config, strategy)
+    step = fit_resumable(
+        task,
+        make_dataset,
+        output_dir=config.output_dir,
+        max_steps=config.max_steps,
+        checkpoint_every=config.checkpoint_every,
+        keep_checkpoints=config.keep_checkpoints,
+        log_every=config.log_every,
+        tokens_per_step=config.batch_size * config.seq_len,
+        strategy=strategy,
+        verbose=config.verbose,
+    )
+    backbone_path = os.path.join(config.output_dir, "backbone.keras")
+    if chief:
+        save_atomic(backbone, backbone_path)
+    metrics_path = os.path.join(config.output_dir, "metrics.jsonl")
+    last = {}
+    if os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            lines = [line for line in f if line.strip()]
+        if lines:
+            last = json.loads(lines[-1])
+    return {
+        "step": step,
+        "objective": objective,
+        "backbone": backbone_path,
+        "tokenizer_dir": os.path.join(config.output_dir, "tokenizer"),
+        "metrics": metrics_path,
+        "last_metrics": last,
+        "task": task,
+        "tokenizer": tokenizer,
+        "files": files,
+    }
+

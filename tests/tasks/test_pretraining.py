@@ -1,0 +1,122 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_zoo.models import AlbertBackbone, BartBackbone, BertBackbone, RobertaBackbone
+from keras_bert_zoo.tasks import DenoisingPretrainer, Pretrainer
+
+SMALL = dict(vocabulary_size=60, num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+             max_sequence_length=16, dropout=0.0)
+
+
+def mlm_batch(n=8, length=12, predictions=3, seed=0, segments=True):
+    rng = np.random.default_rng(seed)
+    x = {
+        "token_ids": rng.integers(5, 60, (n, length)).astype("int32"),
+        "padding_mask": np.ones((n, length), "int32"),
+        "mask_positions": np.sort(rng.choice(np.arange(1, length), (n, predictions)), axis=1)
+        .astype("int32"),
+    }
+    if segments:
+        x["segment_ids"] = np.zeros((n, length), "int32")
+    weights = np.ones((n, predictions), "float32")
+    weights[:, -1] = 0.0  # a padded prediction slot
+    y = {
+        "mask_ids": rng.integers(5, 60, (n, predictions)).astype("int32"),
+        "mask_weights": weights,
+        "sentence_label": rng.integers(0, 2, (n,)).astype("int32"),
+    }
+    return x, y
+
+
+def test_mlm_loss_is_weighted_cross_entropy_plus_sentence_loss():
+    model = Pretrainer(BertBackbone(**SMALL))
+    x, y = mlm_batch()
+    out = model(x)
+    loss = float(model.compute_loss(x, y, out))
+    logits = np.asarray(out["mlm_logits"], "float64")
+    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1,
+                           keepdims=True)) - logits.max(-1, keepdims=True)
+    ce = -np.take_along_axis(logp, y["mask_ids"][..., None], -1)[..., 0]
+    mlm = (ce * y["mask_weights"]).sum() / y["mask_weights"].sum()
+    s = np.asarray(out["sentence_logits"], "float64")
+    s_logp = s - np.log(np.exp(s).sum(-1, keepdims=True))
+    nsp = -np.take_along_axis(s_logp, y["sentence_label"][:, None], -1).mean()
+    assert loss == pytest.approx(mlm + nsp, rel=1e-5)
+
+
+def test_mlm_head_is_tied_to_the_token_embedding():
+    backbone = BertBackbone(**SMALL)
+    model = Pretrainer(backbone)
+    x, _ = mlm_batch()
+    before = np.asarray(model(x)["mlm_logits"])
+    table = backbone.token_embedding.embeddings
+    table.assign(table * 2.0)
+    assert np.abs(np.asarray(model(x)["mlm_logits"]) - before).max() > 1e-3
+    # No second vocabulary matrix: the only (vocab, hidden) variable is the shared table.
+    assert [tuple(v.shape) for v in model.weights].count((60, 16)) == 1
+
+
+@pytest.mark.parametrize("cls, sentence_head", [(BertBackbone, True), (RobertaBackbone, False)])
+def test_pretrainer_trains_and_round_trips(cls, sentence_head, tmp_path):
+    backbone = cls(**SMALL)
+    model = Pretrainer(backbone, sentence_head=sentence_head)
+    model.compile(keras.optimizers.AdamW(3e-3))
+    x, y = mlm_batch(segments=cls is BertBackbone)
+    history = model.fit(x, y, epochs=15, batch_size=8, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0] * 0.8
+    assert ("sentence_accuracy" in history) == sentence_head
+    path = str(tmp_path / "pretrainer.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(restored(x)["mlm_logits"]),
+                               np.asarray(model(x)["mlm_logits"]), atol=1e-5)
+
+
+def test_albert_pretrainer_head_works_in_embedding_width():
+    backbone = AlbertBackbone(**dict(SMALL, num_layers=2), embedding_dim=8)
+    model = Pretrainer(backbone)
+    x, _ = mlm_batch()
+    assert model(x)["mlm_logits"].shape == (8, 3, 60)
+    assert model.get_layer("mlm_head").transform.kernel.shape == (16, 8)
+
+
+def test_roberta_refuses_a_sentence_head():
+    with pytest.raises(ValueError, match="no pooled_output"):
+        Pretrainer(RobertaBackbone(**SMALL), sentence_head=True)
+
+
+def test_denoising_pretrainer_learns_to_copy():
+    backbone = BartBackbone(**SMALL)
+    model = DenoisingPretrainer(backbone)
+    model.compile(keras.optimizers.AdamW(5e-3))
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 60, (32, 10)).astype("int32")
+    x = {"encoder_token_ids": ids, "encoder_padding_mask": np.ones_like(ids),
+         "decoder_token_ids": np.concatenate([np.full((32, 1), 2, "int32"), ids[:, :-1]], 1),
+         "decoder_padding_mask": np.ones_like(ids)}
+    y = {"target_ids": ids, "target_weights": np.ones(ids.shape, "float32")}
+    history = model.fit(x, y, epochs=40, batch_size=16, verbose=0).history
+    assert history["token_accuracy"][-1] > 0.5 > history["token_accuracy"][0]
+
+
+def test_label_smoothing_changes_the_loss():
+    backbone = BartBackbone(**SMALL)
+    ids = np.arange(5, 15, dtype="int32")[None]
+    x = {"encoder_token_ids": ids, "encoder_padding_mask": np.ones_like(ids),
+         "decoder_token_ids": ids, "decoder_padding_mask": np.ones_like(ids)}
+    y = {"target_ids": ids, "target_weights": np.ones(ids.shape, "float32")}
+    plain = DenoisingPretrainer(backbone)
+    smooth = DenoisingPretrainer(backbone, label_smoothing=0.1)
+    out = plain(x)
+    assert float(plain.compute_loss(x, y, out)) != pytest.approx(
+        float(smooth.compute_loss(x, y, out)))
+
+
+def test_mixed_precision_logits_are_float32():
+    model = Pretrainer(BertBackbone(**SMALL, dtype="mixed_bfloat16"))
+    x, _ = mlm_batch()
+    out = tf.function(model)(x)
+    assert out["mlm_logits"].dtype == tf.float32
+    assert np.all(np.isfinite(out["mlm_logits"].numpy()))

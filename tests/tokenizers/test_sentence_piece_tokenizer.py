@@ -1,0 +1,98 @@
+import json
+
+import keras
+import pytest
+import sentencepiece
+import tensorflow as tf
+
+from keras_bert_zoo.tokenizers import SentencePieceTokenizer
+from keras_bert_zoo.tokenizers import load_tokenizer
+from keras_bert_zoo.tokenizers.sentence_piece_tokenizer import preprocess_text
+
+HARD_TEXTS = [
+    "  Crème  brûlée ``quoted'' ", "ΟΔΟΣ ΣΑΣ", "İstanbul", "ﬁ ① …", "tab\tand\nnewline",
+    "東京 🍣", "", "   ", "Don't STOP",
+]
+
+
+@pytest.fixture(scope="module")
+def processor(trained_sentencepiece):
+    return sentencepiece.SentencePieceProcessor(model_proto=trained_sentencepiece.proto)
+
+
+def _score(processor, ids):
+    return sum(processor.get_score(i) for i in ids)
+
+
+def test_identical_to_sentencepiece_processor(trained_sentencepiece, processor, prose_lines):
+    """Same ids as SentencePieceProcessor.encode(ALBERT preprocess_text(line)).
+
+    tf-text bundles another build of SentencePiece, whose Viterbi search breaks exact ties
+    differently ("=" * 31 -> 16 + 15 or 15 + 16 "=" pieces of the same total score); such
+    lines must have the same pieces in another order and the same score.
+    """
+    lines = prose_lines + HARD_TEXTS
+    ours = trained_sentencepiece.tokenize(tf.constant(lines)).to_list()
+    ties = 0
+    for line, ids in zip(lines, ours):
+        expected = processor.encode(preprocess_text(line))
+        if ids != expected:
+            ties += 1
+            assert sorted(ids) == sorted(expected), line
+            assert _score(processor, ids) == pytest.approx(_score(processor, expected)), line
+    assert ties <= len(lines) // 1000
+
+
+def test_without_preprocessing_equals_raw_encode(trained_sentencepiece, processor, prose_lines):
+    raw = SentencePieceTokenizer(
+        trained_sentencepiece.proto, lowercase=False, keep_accents=True, remove_space=False
+    )
+    lines = [line for line in prose_lines[:3000] if "==" not in line] + HARD_TEXTS
+    expected = [
+        processor.encode(preprocess_text(line, False, keep_accents=True, remove_space=False))
+        for line in lines
+    ]
+    assert raw.tokenize(lines).to_list() == expected
+
+
+def test_albert_special_ids_and_continuation(trained_sentencepiece):
+    assert trained_sentencepiece.special_token_ids == {
+        "pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4,
+    }
+    vocabulary = trained_sentencepiece.get_vocabulary()
+    assert vocabulary[:5] == ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
+    table = trained_sentencepiece.continuation_table()
+    assert not table[:5].any()
+    for i in range(5, len(vocabulary)):
+        assert table[i] == (not vocabulary[i].startswith("\u2581")), vocabulary[i]
+
+
+def test_detokenize(trained_sentencepiece):
+    texts = ["the quick brown fox", "lambda x: x + 1"]
+    ids = trained_sentencepiece.tokenize(texts)
+    assert trained_sentencepiece.detokenize(ids).numpy().tolist() == [t.encode() for t in texts]
+    assert trained_sentencepiece.detokenize(ids[0]).numpy() == texts[0].encode()
+
+
+def test_missing_special_token_is_named(trained_sentencepiece):
+    with pytest.raises(ValueError, match=r"no '\[PAD\]' token, no '\[UNK\]' token"):
+        SentencePieceTokenizer(trained_sentencepiece.proto, family="bert")
+
+
+def test_save_load_and_config_round_trip(trained_sentencepiece, tmp_path, prose_lines):
+    trained_sentencepiece.save(str(tmp_path))
+    with open(tmp_path / "tokenizer_config.json", encoding="utf-8") as f:
+        config = json.load(f)
+    assert config == {
+        "class": "SentencePieceTokenizer", "family": "albert", "files": {"proto": "spiece.model"},
+        "keep_accents": False, "lowercase": True, "remove_space": True,
+    }
+    restored = load_tokenizer(str(tmp_path))
+    lines = prose_lines[:300] + HARD_TEXTS
+    assert restored.tokenize(lines).to_list() == trained_sentencepiece.tokenize(lines).to_list()
+    revived = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(trained_sentencepiece)
+    )
+    assert revived.proto == trained_sentencepiece.proto
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        SentencePieceTokenizer(str(tmp_path / "missing.model"))
