@@ -49,6 +49,8 @@ class MaskedLMHead(keras.layers.Layer):
         )
 
     def build(self, inputs_shape, mask_positions_shape=None):
+        if not self.token_embedding.built:
+            self.token_embedding.build((None, None))
         self.transform.build((None, None, inputs_shape[-1]))
         self.layer_norm.build((None, None, self.token_embedding.output_dim))
         self.output_bias = self.add_weight(

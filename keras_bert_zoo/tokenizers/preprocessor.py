@@ -170,9 +170,10 @@ class Preprocessor(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        if isinstance(inputs, (tuple, list)) and len(inputs) == 2:
+        # A tuple is a pair (texts_a, texts_b) or a 1-tuple of texts; a list is a batch of texts.
+        if isinstance(inputs, tuple) and len(inputs) == 2:
             first, second = inputs
-        elif isinstance(inputs, (tuple, list)) and len(inputs) == 1:
+        elif isinstance(inputs, tuple) and len(inputs) == 1:
             first, second = inputs[0], None
         else:
             first, second = inputs, None
@@ -196,7 +197,7 @@ class Preprocessor(keras.layers.Layer):
         return outputs
 
     def compute_output_spec(self, inputs):
-        first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+        first = inputs[0] if isinstance(inputs, tuple) else inputs
         shape = tuple(first.shape) + (self.sequence_length,)
         names = ["token_ids", "padding_mask"]
         if _LAYOUTS[self.family] == "bert":

@@ -141,6 +141,7 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
     """
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
+    checkpoint_every = min(checkpoint_every, max_steps)
     checkpoint_dir = os.path.join(output_dir, "checkpoints")
     scratch = None
     if not chief:  # saving is collective: workers write to a scratch dir that is removed

@@ -43,11 +43,14 @@ class PretrainConfig:
     max_predictions_per_seq: int = 20
     whole_word_masking: bool = False
     dropout: float = 0.1
+    model_overrides: dict = dataclasses.field(default_factory=dict)  # e.g. {"num_layers": 2}
     verbose: str = "auto"
 
     def validate(self):
         """Raises ValueError naming the first bad field."""
         models.preset_config(self.model)
+        if not isinstance(self.model_overrides, dict):
+            raise ValueError(f"--model_overrides={self.model_overrides!r} must be a JSON object")
         positive = ("vocabulary_size", "seq_len", "batch_size", "max_steps", "checkpoint_every",
                     "keep_checkpoints", "log_every", "max_predictions_per_seq")
         for name in positive:
@@ -169,7 +172,7 @@ def build_pretrainer(config, vocabulary_size, strategy):
             config.model,
             vocabulary_size=vocabulary_size,
             dropout=config.dropout,
-            max_sequence_length=max(config.seq_len, 128),
+            **{"max_sequence_length": max(config.seq_len, 128), **config.model_overrides},
             dtype=policy,
         )
         if family == "bart":

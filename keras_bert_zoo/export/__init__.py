@@ -1,0 +1,5 @@
+"""SavedModel export with raw-string serving signatures."""
+
+from keras_bert_zoo.export.saved_model import export_saved_model, float32_copy
+
+__all__ = ["export_saved_model", "float32_copy"]

@@ -1,0 +1,125 @@
+"""SavedModels that take raw strings: the tokenizer runs inside the graph.
+
+Loading an export needs only `tensorflow` and `tensorflow_text` (for the tokenizer ops):
+
+    import tensorflow as tf, tensorflow_text  # noqa: F401  (registers the ops)
+    model = tf.saved_model.load(path)
+    model.signatures["serving_default"](text=tf.constant(["great movie"]))
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from keras_bert_zoo.tasks.classifier import TextClassifier
+
+SERVING_KEY = "serving_default"
+TOKENIZED_KEY = "serve_tokenized"
+
+
+def float32_copy(model):
+    """A float32 copy of a task trained under a mixed-precision policy (same weights)."""
+    if model.dtype_policy.name == "float32":
+        return model
+    config = model.get_config()
+    backbone_config = dict(config["backbone"])
+    backbone_config["config"] = dict(backbone_config["config"], dtype="float32")
+    config["backbone"] = backbone_config
+    clone = type(model).from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+class _ClassifierModule(tf.Module):
+    def __init__(self, model, preprocessor, pair):
+        super().__init__()
+        self.model = model
+        self.preprocessor = preprocessor
+        names = model.class_names or [str(i) for i in range(model.num_classes)]
+        self.class_names = tf.constant(names)
+        self.pair = pair
+        self.input_names = [i.name for i in model.inputs]
+
+    def _outputs(self, inputs):
+        logits = self.model(inputs, training=False)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {
+            "probabilities": probabilities,
+            "label_id": label_id,
+            "label": tf.gather(self.class_names, label_id),
+        }
+
+    def tokenized(self, token_ids, segment_ids, padding_mask):
+        inputs = {"token_ids": token_ids, "segment_ids": segment_ids,
+                  "padding_mask": padding_mask}
+        return self._outputs({k: v for k, v in inputs.items() if k in self.input_names})
+
+    def single(self, text):
+        return self._outputs(self.preprocessor(text))
+
+    def pairs(self, text, text_pair):
+        return self._outputs(self.preprocessor((text, text_pair)))
+
+
+def _atomic_save(module, path, signatures):
+    """Saves to a temporary sibling directory, then swaps it in: never a half-written export."""
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(prefix=".old-export-", dir=parent)
+            os.rmdir(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def export_saved_model(task_model, preprocessor, path, *, pair=None):
+    """Writes a SavedModel whose `serving_default` signature takes raw `tf.string` texts.
+
+    Args:
+        task_model: a trained task (`TextClassifier` for now).
+        preprocessor: the `keras_bert_zoo.tokenizers.Preprocessor` used in training.
+        path: destination directory; replaced atomically if it exists.
+        pair: classify text pairs (`text`, `text_pair`); default: single texts.
+
+    Signatures:
+        `serving_default(text[, text_pair])` -> `probabilities` (float32 `[batch, classes]`),
+        `label_id` (int32), `label` (string class names);
+        `serve_tokenized(token_ids, segment_ids, padding_mask)` -> the same outputs, for
+        clients that tokenize themselves (RoBERTa ignores `segment_ids`).
+    """
+    if not isinstance(task_model, TextClassifier):
+        raise TypeError(f"export of {type(task_model).__name__} is not supported yet")
+    model = float32_copy(task_model)
+    module = _ClassifierModule(model, preprocessor, bool(pair))
+    if pair:
+        serving = tf.function(module.pairs).get_concrete_function(
+            tf.TensorSpec([None], tf.string, name="text"),
+            tf.TensorSpec([None], tf.string, name="text_pair"))
+    else:
+        serving = tf.function(module.single).get_concrete_function(
+            tf.TensorSpec([None], tf.string, name="text"))
+    tokenized = tf.function(module.tokenized).get_concrete_function(
+        tf.TensorSpec([None, None], tf.int32, name="token_ids"),
+        tf.TensorSpec([None, None], tf.int32, name="segment_ids"),
+        tf.TensorSpec([None, None], tf.int32, name="padding_mask"))
+    return _atomic_save(module, path, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized})
+
+
+def load_keras_task(path):
+    """Loads a `.keras` task or backbone in safe mode (no arbitrary code)."""
+    return keras.saving.load_model(path, safe_mode=True)
