@@ -6,6 +6,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from keras_bert_zoo import convert  # noqa: E402
+from keras_bert_zoo import data  # noqa: E402
 from keras_bert_zoo import export  # noqa: E402
 from keras_bert_zoo import layers  # noqa: E402
 from keras_bert_zoo import models  # noqa: E402
@@ -15,5 +16,5 @@ from keras_bert_zoo import training  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["convert", "export", "layers", "models", "tasks", "tokenizers", "training",
+__all__ = ["convert", "data", "export", "layers", "models", "tasks", "tokenizers", "training",
            "__version__"]

@@ -34,29 +34,36 @@ def float32_copy(model):
 
 
 class _ClassifierModule(tf.Module):
-    def __init__(self, model, preprocessor, pair):
+    def __init__(self, model, preprocessor):
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
         names = model.class_names or [str(i) for i in range(model.num_classes)]
         self.class_names = tf.constant(names)
-        self.pair = pair
-        self.input_names = [i.name for i in model.inputs]
+        self.problem_type = model.problem_type
+        self.input_names = sorted(i.name for i in model.inputs)
 
     def _outputs(self, inputs):
-        logits = self.model(inputs, training=False)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        inputs = {k: v for k, v in inputs.items() if k in self.input_names}
+        logits = tf.cast(self.model(inputs, training=False), tf.float32)
+        if self.problem_type == "regression":
+            return {"score": logits[:, 0]}
+        if self.problem_type == "multi_label":
+            probabilities = tf.sigmoid(logits)
+        else:
+            probabilities = tf.nn.softmax(logits, axis=-1)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-        return {
+        outputs = {
             "probabilities": probabilities,
             "label_id": label_id,
             "label": tf.gather(self.class_names, label_id),
         }
+        if self.problem_type == "multi_label":
+            outputs["predicted"] = probabilities > 0.5
+        return outputs
 
-    def tokenized(self, token_ids, segment_ids, padding_mask):
-        inputs = {"token_ids": token_ids, "segment_ids": segment_ids,
-                  "padding_mask": padding_mask}
-        return self._outputs({k: v for k, v in inputs.items() if k in self.input_names})
+    def tokenized(self, **inputs):
+        return self._outputs(inputs)
 
     def single(self, text):
         return self._outputs(self.preprocessor(text))
@@ -96,16 +103,19 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None):
         path: destination directory; replaced atomically if it exists.
         pair: classify text pairs (`text`, `text_pair`); default: single texts.
 
-    Signatures:
-        `serving_default(text[, text_pair])` -> `probabilities` (float32 `[batch, classes]`),
-        `label_id` (int32), `label` (string class names);
-        `serve_tokenized(token_ids, segment_ids, padding_mask)` -> the same outputs, for
-        clients that tokenize themselves (RoBERTa ignores `segment_ids`).
+    Signatures (classifier):
+        `serving_default(text[, text_pair])` -> `probabilities` (float32 `[batch, classes]`:
+        softmax, or sigmoids for multi-label), `label_id` (int32 argmax), `label` (its class
+        name), plus `predicted` (bool `[batch, classes]`, p > 0.5) for multi-label; regression
+        returns `score` (float32 `[batch]`) only.
+        `serve_tokenized(token_ids, [segment_ids,] padding_mask)` -> the same outputs, for
+        clients that tokenize themselves (`segment_ids` only for BERT and ALBERT).
+    The model is exported in float32 even if it was trained under a mixed-precision policy.
     """
     if not isinstance(task_model, TextClassifier):
         raise TypeError(f"export of {type(task_model).__name__} is not supported yet")
     model = float32_copy(task_model)
-    module = _ClassifierModule(model, preprocessor, bool(pair))
+    module = _ClassifierModule(model, preprocessor)
     if pair:
         serving = tf.function(module.pairs).get_concrete_function(
             tf.TensorSpec([None], tf.string, name="text"),
@@ -113,10 +123,9 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None):
     else:
         serving = tf.function(module.single).get_concrete_function(
             tf.TensorSpec([None], tf.string, name="text"))
-    tokenized = tf.function(module.tokenized).get_concrete_function(
-        tf.TensorSpec([None, None], tf.int32, name="token_ids"),
-        tf.TensorSpec([None, None], tf.int32, name="segment_ids"),
-        tf.TensorSpec([None, None], tf.int32, name="padding_mask"))
+    specs = {name: tf.TensorSpec([None, None], tf.int32, name=name)
+             for name in module.input_names}
+    tokenized = tf.function(module.tokenized).get_concrete_function(**specs)
     return _atomic_save(module, path, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized})
 
 

@@ -1,24 +1,59 @@
-"""Sentence and sentence-pair classification from the [CLS] / <s> representation."""
+"""Sentence and sentence-pair classification (and regression) from the [CLS] / <s> / </s> state."""
 
 import keras
+from keras import ops
 
 from keras_bert_zoo.layers.embeddings import truncated_normal
 from keras_bert_zoo.tasks.task import Task
 
+PROBLEM_TYPES = ("single_label", "multi_label", "regression")
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_zoo")
+class ShiftRight(keras.layers.Layer):
+    """Decoder inputs for BART classification: `[start] + tokens[:-1]` (start = `</s>`)."""
+
+    def __init__(self, start_id=2, **kwargs):
+        super().__init__(**kwargs)
+        self.start_id = start_id
+
+    def call(self, token_ids):
+        start = ops.full_like(token_ids[:, :1], self.start_id)
+        return ops.concatenate([start, token_ids[:, :-1]], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "start_id": self.start_id}
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_zoo")
+class LastToken(keras.layers.Layer):
+    """The hidden state at the last non-padding position (BART's final `</s>`)."""
+
+    def call(self, hidden, padding_mask):
+        last = ops.sum(ops.cast(padding_mask, "int32"), axis=1) - 1
+        last = ops.maximum(last, 0)
+        return ops.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0, :]
+
 
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")
 class TextClassifier(Task):
-    """A backbone plus a classification head; returns float32 `logits` `[batch, num_classes]`.
+    """A backbone plus a classification (or regression) head; returns float32 `logits`.
 
-    BERT and ALBERT classify from `pooled_output` (the pretrained tanh pooler over [CLS]), as
-    in their papers. RoBERTa has no pooler; its head is fairseq's: dropout, dense + tanh over
-    `<s>`, dropout, projection.
+    - BERT and ALBERT classify from `pooled_output` (the pretrained tanh pooler over [CLS]).
+    - RoBERTa has no pooler: fairseq's head, dropout -> dense + tanh over `<s>` -> dropout ->
+      projection.
+    - BART feeds the text to the encoder and, shifted right, to the decoder, and classifies the
+      decoder state of the final `</s>` with the same dense + tanh head (as the BART paper). Its
+      inputs are then `token_ids` and `padding_mask`, like RoBERTa's.
 
     Args:
-        backbone: a `BertBackbone`, `AlbertBackbone` or `RobertaBackbone`.
+        backbone: a `BertBackbone`, `AlbertBackbone`, `RobertaBackbone` or `BartBackbone`.
         num_classes: number of labels (1 for regression).
         class_names: optional label strings, kept in the config for exports.
+        problem_type: "single_label" (softmax), "multi_label" (independent sigmoids) or
+            "regression" (one real-valued output, STS-B style).
         dropout: dropout before the output projection.
+        decoder_start_id: BART only: the decoder start token (`</s>` = 2 in BART's vocabulary).
 
     Example:
     >>> from keras_bert_zoo.models import BertBackbone
@@ -30,19 +65,23 @@ class TextClassifier(Task):
     (2, 3)
     """
 
-    def __init__(self, backbone, num_classes, class_names=None, dropout=0.1, **kwargs):
+    def __init__(self, backbone, num_classes, class_names=None, problem_type="single_label",
+                 dropout=0.1, decoder_start_id=2, **kwargs):
+        if problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type={problem_type!r}; choose one of {PROBLEM_TYPES}")
+        if problem_type == "regression" and num_classes != 1:
+            raise ValueError(f"regression predicts one value; got num_classes={num_classes}")
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(
                 f"class_names has {len(class_names)} names but num_classes={num_classes}"
             )
-        if "sequence_output" not in backbone.output:
-            raise ValueError(f"{type(backbone).__name__} is not an encoder backbone")
+        is_bart = "decoder_sequence_output" in backbone.output
         # === Layers ===
         self.backbone = backbone
         policy = backbone.dtype_policy
         self.head_dropout = keras.layers.Dropout(dropout, dtype=policy, name="head_dropout")
         self.pooler = None
-        if "pooled_output" not in backbone.output:  # RoBERTa: fairseq's classification head
+        if "pooled_output" not in backbone.output:  # RoBERTa and BART heads
             self.pooler = keras.layers.Dense(
                 backbone.hidden_dim, activation="tanh", kernel_initializer=truncated_normal(),
                 dtype=policy, name="head_dense",
@@ -52,12 +91,25 @@ class TextClassifier(Task):
         )
 
         # === Wiring ===
-        inputs = dict(backbone.input)
-        features = backbone(inputs)
-        if self.pooler is None:
-            x = features["pooled_output"]
+        if is_bart:
+            token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+            padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+            inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
+            features = backbone({
+                "encoder_token_ids": token_ids,
+                "encoder_padding_mask": padding_mask,
+                "decoder_token_ids": ShiftRight(decoder_start_id, name="shift_right")(token_ids),
+                "decoder_padding_mask": padding_mask,
+            })
+            x = LastToken(name="last_token")(features["decoder_sequence_output"], padding_mask)
+            x = self.pooler(self.head_dropout(x))
         else:
-            x = self.pooler(self.head_dropout(features["sequence_output"][:, 0, :]))
+            inputs = dict(backbone.input)
+            features = backbone(inputs)
+            if self.pooler is None:
+                x = features["pooled_output"]
+            else:
+                x = self.pooler(self.head_dropout(features["sequence_output"][:, 0, :]))
         logits = self.output_dense(self.head_dropout(x))
         super().__init__(inputs=inputs, outputs=logits,
                          backbone_dtype=backbone.dtype_policy, **kwargs)
@@ -65,13 +117,31 @@ class TextClassifier(Task):
         # === Config ===
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names is not None else None
+        self.problem_type = problem_type
         self.dropout = dropout
+        self.decoder_start_id = decoder_start_id
+
+    def default_loss(self):
+        """The loss matching `problem_type` (logits in, float32)."""
+        if self.problem_type == "multi_label":
+            return keras.losses.BinaryCrossentropy(from_logits=True)
+        if self.problem_type == "regression":
+            return keras.losses.MeanSquaredError()
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def default_metrics(self):
+        if self.problem_type == "multi_label":
+            return [keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")]
+        if self.problem_type == "regression":
+            return [keras.metrics.MeanAbsoluteError(name="mae")]
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def get_config(self):
         return {
             **self._base_config(),
             "num_classes": self.num_classes,
             "class_names": self.class_names,
+            "problem_type": self.problem_type,
             "dropout": self.dropout,
+            "decoder_start_id": self.decoder_start_id,
         }
-

@@ -1,0 +1,349 @@
+"""Pack token-id segments into fixed-length model inputs.
+
+Two packers:
+
+* `pack_segments`: one or two segments per example, BERT layout
+  `[CLS] A [SEP] B [SEP]` or RoBERTa layout `<s> A </s></s> B </s>`, truncated
+  "longest first" like google-research/bert `_truncate_seq_pair`.
+* Full-sentence packing (RoBERTa "FULL-SENTENCES"): a stream of sentences from
+  consecutive documents is packed into `<s> ... </s>` sequences, with a
+  separator between documents. `pack_full_sentences` does it on Python lists
+  (offline, and the reference for tests); `full_sentence_packing_dataset` does
+  the same inside tf.data with `Dataset.scan`, so it streams and its iterator
+  can be checkpointed.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+LAYOUTS = ("bert", "roberta")
+BREAK_MODES = ("fill", "complete")
+
+
+def _as_ragged(segments, name):
+    if isinstance(segments, tf.RaggedTensor):
+        ragged = segments
+    elif isinstance(segments, (tf.Tensor, np.ndarray)) and len(segments.shape) == 2:
+        ragged = tf.RaggedTensor.from_tensor(segments)
+    else:
+        ragged = tf.ragged.constant(segments, dtype=tf.int32, ragged_rank=1)
+    if ragged.shape.rank != 2:
+        raise ValueError(
+            f"{name} must be a batch of id sequences (rank 2), got rank {ragged.shape.rank}"
+        )
+    return tf.cast(ragged, tf.int32)
+
+
+def truncated_lengths(length_a, length_b, budget):
+    """Final lengths after "longest first" truncation of a pair to `budget` tokens.
+
+    Equivalent to google-research/bert `_truncate_seq_pair`, which removes one
+    token at a time from the longer segment (from B on ties), but computed in
+    closed form so it vectorises: the longer segment is cut down to the shorter
+    one, then both share the budget, A taking the extra token when it is odd.
+
+    Args:
+        length_a: int tensor of lengths of A (any shape).
+        length_b: int tensor of lengths of B, same shape.
+        budget: scalar int, maximum total length.
+
+    Example:
+    >>> [int(x) for x in truncated_lengths(tf.constant(10), tf.constant(10), 7)]
+    [4, 3]
+    """
+    length_a = tf.convert_to_tensor(length_a)
+    length_b = tf.cast(length_b, length_a.dtype)
+    budget = tf.cast(budget, length_a.dtype)
+    half_up = (budget + 1) // 2
+    final_a = tf.minimum(length_a, tf.maximum(budget - length_b, half_up))
+    final_b = tf.minimum(length_b, budget - final_a)
+    return tf.stack([final_a, final_b])
+
+
+def pack_segments(
+    segments_a,
+    segments_b=None,
+    *,
+    sequence_length,
+    cls_id,
+    sep_id,
+    pad_id,
+    layout="bert",
+):
+    """Pack one or two ragged id segments per example into fixed-length inputs.
+
+    BERT layout: `[CLS] A [SEP] B [SEP]`, segment id 0 for `[CLS]`, A and the
+    first `[SEP]`, 1 for B and the last `[SEP]`. RoBERTa layout:
+    `<s> A </s></s> B </s>` with all segment ids 0 (pass `<s>` as `cls_id` and
+    `</s>` as `sep_id`). Segments that do not fit are truncated at their end,
+    longest first (`truncated_lengths`).
+
+    Args:
+        segments_a: int `tf.RaggedTensor` [batch, None] (or nested lists).
+        segments_b: optional second segments, same batch size.
+        sequence_length: output length, including special tokens.
+        cls_id, sep_id, pad_id: special token ids.
+        layout: "bert" or "roberta".
+
+    Returns:
+        dict of int32 [batch, sequence_length]: `token_ids`, `segment_ids`,
+        `padding_mask` (1 for real tokens, 0 for padding).
+
+    Example:
+    >>> out = pack_segments([[5, 6, 7]], [[8, 9]], sequence_length=8,
+    ...                     cls_id=1, sep_id=2, pad_id=0)
+    >>> out["token_ids"].numpy().tolist()
+    [[1, 5, 6, 7, 2, 8, 9, 2]]
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout={layout!r} is not one of {LAYOUTS}")
+    a = _as_ragged(segments_a, "segments_a")
+    pair = segments_b is not None
+    if pair:
+        b = _as_ragged(segments_b, "segments_b")
+    else:
+        b = tf.RaggedTensor.from_row_lengths(
+            tf.zeros([0], tf.int32), tf.zeros_like(a.row_lengths())
+        )
+    if layout == "bert":
+        num_special = 3 if pair else 2
+    else:
+        num_special = 4 if pair else 2
+    budget = sequence_length - num_special
+    if budget < 1:
+        raise ValueError(
+            f"sequence_length={sequence_length} leaves no room for tokens after "
+            f"{num_special} special tokens"
+        )
+    final_a, final_b = tf.unstack(truncated_lengths(a.row_lengths(), b.row_lengths(), budget))
+    a = tf.ragged.boolean_mask(a, tf.ragged.range(a.row_lengths()) < tf.expand_dims(final_a, 1))
+    b = tf.ragged.boolean_mask(b, tf.ragged.range(b.row_lengths()) < tf.expand_dims(final_b, 1))
+
+    batch = tf.shape(a.row_lengths(), out_type=tf.int64)[0]
+
+    def column(value):
+        return tf.fill([batch, 1], tf.constant(value, tf.int32))
+
+    zeros_a = tf.zeros_like(a)
+    if layout == "bert":
+        pieces = [column(cls_id), a, column(sep_id)]
+        segments = [column(0), zeros_a, column(0)]
+        if pair:
+            pieces += [b, column(sep_id)]
+            segments += [tf.ones_like(b), column(1)]
+    else:
+        pieces = [column(cls_id), a, column(sep_id)]
+        if pair:
+            pieces += [column(sep_id), b, column(sep_id)]
+        segments = [tf.zeros_like(p) for p in pieces]
+    token_ids = tf.concat(pieces, axis=1)
+    segment_ids = tf.concat(segments, axis=1)
+    shape = [None, sequence_length]
+    return {
+        "token_ids": token_ids.to_tensor(default_value=pad_id, shape=shape),
+        "segment_ids": segment_ids.to_tensor(default_value=0, shape=shape),
+        "padding_mask": tf.ones_like(token_ids).to_tensor(default_value=0, shape=shape),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Full-sentence packing.
+
+
+def _check_break_mode(break_mode):
+    if break_mode not in BREAK_MODES:
+        raise ValueError(f"break_mode={break_mode!r} is not one of {BREAK_MODES}")
+
+
+def pack_full_sentences(
+    documents,
+    *,
+    sequence_length,
+    bos_id,
+    eos_id,
+    pad_id,
+    separator_id=None,
+    break_mode="fill",
+    cross_documents=True,
+):
+    """Pack documents (lists of sentences of ids) into `<s> ... </s>` sequences.
+
+    Python reference of `full_sentence_packing_dataset` (same output, same order).
+    Each sequence holds `sequence_length - 2` content tokens.
+
+    * `break_mode="fill"` (default): the sentence stream is cut exactly every
+      `sequence_length - 2` tokens, so every sequence is full except the last one
+      of the stream, which is padded. A sentence may continue in the next sequence.
+    * `break_mode="complete"` (fairseq `--sample-break-mode complete`, the
+      RoBERTa paper's FULL-SENTENCES): sequences hold whole sentences and are
+      padded when the next sentence does not fit.
+
+    In both modes a sentence longer than a sequence is split into pieces, never
+    dropped. With `cross_documents=True` a sequence continues into the next
+    document, with `separator_id` (default `eos_id`, i.e. `</s>`) between the two
+    documents; with `cross_documents=False` each document starts a new sequence
+    (fairseq `complete_doc`, used for BART).
+
+    Args:
+        documents: iterable of documents; a document is a list of sentences, a
+            sentence a list of int ids.
+        sequence_length: output length including `<s>` and `</s>`.
+        bos_id, eos_id, pad_id: special ids.
+        separator_id: id placed between documents (default `eos_id`).
+        break_mode: "fill" or "complete".
+        cross_documents: whether a sequence may span two documents.
+
+    Returns:
+        int32 numpy array [num_sequences, sequence_length].
+
+    Example:
+    >>> pack_full_sentences([[[5, 6], [7]], [[8, 9, 10]]], sequence_length=6,
+    ...                     bos_id=0, eos_id=2, pad_id=1).tolist()
+    [[0, 5, 6, 7, 2, 2], [0, 8, 9, 10, 2, 1]]
+    """
+    _check_break_mode(break_mode)
+    capacity = sequence_length - 2
+    if capacity < 1:
+        raise ValueError(f"sequence_length={sequence_length} must be at least 3")
+    separator_id = eos_id if separator_id is None else separator_id
+    chunks = []
+    buffer = []
+
+    def emit(content):
+        row = [bos_id] + list(content) + [eos_id]
+        chunks.append(row + [pad_id] * (sequence_length - len(row)))
+
+    for document in documents:
+        first = True
+        for sentence in document:
+            sentence = [int(t) for t in sentence]
+            if not sentence:
+                continue
+            if first and buffer and not cross_documents:
+                emit(buffer)
+                buffer = []
+            piece = ([separator_id] if first and buffer else []) + sentence
+            first = False
+            if break_mode == "complete" and buffer and len(buffer) + len(piece) > capacity:
+                emit(buffer)
+                buffer = []
+                piece = sentence
+            buffer = buffer + piece
+            while len(buffer) >= capacity and (break_mode == "fill" or len(buffer) > capacity):
+                emit(buffer[:capacity])
+                buffer = buffer[capacity:]
+    if buffer:
+        emit(buffer)
+    return np.asarray(chunks, dtype=np.int32).reshape([-1, sequence_length])
+
+
+def _packing_step(capacity, separator_id, break_mode, cross_documents):
+    """The scan step of `full_sentence_packing_dataset` (state = the open buffer)."""
+
+    def step(state, element):
+        buffer, pending_start = state
+        sentence, document_start, flush = element
+        # An empty sentence passes its document start on to the next sentence.
+        document_start = (document_start | pending_start) & ~flush
+        skip = (tf.size(sentence) == 0) & ~flush
+        nonempty = tf.size(buffer) > 0
+        # A new document closes the open sequence when documents must not be crossed.
+        close_first = document_start & nonempty & tf.constant(not cross_documents)
+        closed = tf.cond(close_first, lambda: buffer, lambda: tf.zeros([0], tf.int32))
+        buffer = tf.cond(close_first, lambda: tf.zeros([0], tf.int32), lambda: buffer)
+        nonempty = tf.size(buffer) > 0
+        separator = tf.cond(
+            document_start & nonempty,
+            lambda: tf.constant([separator_id], tf.int32),
+            lambda: tf.zeros([0], tf.int32),
+        )
+        piece = tf.concat([separator, sentence], 0)
+        if break_mode == "complete":
+            overflow = nonempty & (tf.size(buffer) + tf.size(piece) > capacity)
+            closed = tf.cond(overflow, lambda: buffer, lambda: closed)
+            merged = tf.cond(overflow, lambda: sentence, lambda: tf.concat([buffer, piece], 0))
+        else:
+            merged = tf.concat([buffer, piece], 0)
+        size = tf.size(merged)
+        if break_mode == "fill":
+            num_full = size // capacity
+        else:
+            num_full = tf.maximum(size - 1, 0) // capacity  # keep a whole last piece open
+        num_full = tf.where(flush, (size + capacity - 1) // capacity, num_full)
+        full = merged[: num_full * capacity]
+        rest = merged[num_full * capacity :]
+        # Rows: the sequence closed before this sentence (if any), then the full pieces
+        # (when flushing, the last piece may be shorter than capacity).
+        piece_lengths = tf.minimum(capacity, size - tf.range(num_full) * capacity)
+        closed_length = tf.reshape(tf.size(closed), [1])[: tf.cast(tf.size(closed) > 0, tf.int32)]
+        rows = tf.RaggedTensor.from_row_lengths(
+            tf.concat([closed, full], 0), tf.concat([closed_length, piece_lengths], 0)
+        )
+        empty_rows = tf.RaggedTensor.from_row_lengths(
+            tf.zeros([0], tf.int32), tf.zeros([0], tf.int32)
+        )
+        rows = tf.cond(skip, lambda: empty_rows, lambda: rows)
+        rest = tf.cond(skip, lambda: state[0], lambda: rest)
+        return (rest, document_start & skip), rows
+
+    return step
+
+
+def full_sentence_packing_dataset(
+    sentences,
+    *,
+    sequence_length,
+    bos_id,
+    eos_id,
+    pad_id,
+    separator_id=None,
+    break_mode="fill",
+    cross_documents=True,
+):
+    """Full-sentence packing inside tf.data (streaming, checkpointable).
+
+    Args:
+        sentences: `tf.data.Dataset` of `(ids, document_start)`: a 1-D int32 sentence
+            and a bool that is True for the first sentence of a document.
+            Empty sentences are skipped (a document start moves to the next sentence).
+        Other arguments: as in `pack_full_sentences`.
+
+    Returns:
+        `tf.data.Dataset` of dicts with `token_ids` and `padding_mask`, int32
+        [sequence_length] each; the last sequence of the stream is padded.
+
+    Example:
+    >>> ds = tf.data.Dataset.from_tensor_slices(
+    ...     (tf.ragged.constant([[5, 6], [7], [8, 9, 10]]), [True, False, True]))
+    >>> ds = full_sentence_packing_dataset(ds, sequence_length=6, bos_id=0,
+    ...                                    eos_id=2, pad_id=1)
+    >>> [x["token_ids"].numpy().tolist() for x in ds]
+    [[0, 5, 6, 7, 2, 2], [0, 8, 9, 10, 2, 1]]
+    """
+    _check_break_mode(break_mode)
+    capacity = sequence_length - 2
+    if capacity < 1:
+        raise ValueError(f"sequence_length={sequence_length} must be at least 3")
+    separator_id = eos_id if separator_id is None else separator_id
+
+    def prepare(ids, document_start):
+        return tf.cast(ids, tf.int32), tf.cast(document_start, tf.bool), tf.constant(False)
+
+    stream = sentences.map(prepare)
+    sentinel = tf.data.Dataset.from_tensors(
+        (tf.zeros([0], tf.int32), tf.constant(False), tf.constant(True))
+    )
+    stream = stream.concatenate(sentinel)
+    step = _packing_step(capacity, separator_id, break_mode, cross_documents)
+    rows = stream.scan((tf.zeros([0], tf.int32), tf.constant(False)), step)
+    rows = rows.unbatch()
+
+    def finish(content):
+        ids = tf.concat([[bos_id], content, [eos_id]], 0)
+        length = tf.size(ids)
+        padding = tf.fill([sequence_length - length], tf.constant(pad_id, tf.int32))
+        token_ids = tf.ensure_shape(tf.concat([ids, padding], 0), [sequence_length])
+        padding_mask = tf.cast(tf.range(sequence_length) < length, tf.int32)
+        return {"token_ids": token_ids, "padding_mask": padding_mask}
+
+    return rows.map(finish)
