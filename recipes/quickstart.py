@@ -39,13 +39,8 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from keras_bert_zoo.data.corpora import tweets_sentiment
-    from keras_bert_zoo.export import export_saved_model
-    from keras_bert_zoo.tasks import TextClassifier
-    from keras_bert_zoo.tokenizers import Preprocessor
-    from keras_bert_zoo.training.finetune import (classification_dataset, encode_labels,
-                                                  split_train_dev)
-    from keras_bert_zoo.training.optimizers import create_optimizer
+    from keras_bert_zoo.export import export_model_dir
+    from keras_bert_zoo.training.finetune import FinetuneConfig, finetune
     from keras_bert_zoo.training.pretrain import PretrainConfig, pretrain
 
     out = FLAGS.output_dir
@@ -63,37 +58,20 @@ def main(argv):
 
     # 3. Fine-tune a sentiment classifier on real tweets.
     print("== fine-tuning a sentiment classifier on tweets")
+    finetune_config = FinetuneConfig(
+        task="classify", pretrained=config.output_dir, dataset="tweets",
+        output_dir=os.path.join(out, "finetune"), max_train_examples=FLAGS.finetune_examples,
+        seq_len=64, batch_size=32, epochs=FLAGS.finetune_epochs, learning_rate=3e-4,
+        seed=FLAGS.seed)
     try:
-        texts, labels = tweets_sentiment()
+        metrics = finetune(finetune_config)["metrics"]
     except (ImportError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
-    train_x, train_y, dev_x, dev_y = split_train_dev(texts, labels, seed=FLAGS.seed,
-                                                     limit=FLAGS.finetune_examples)
-    train_ids, class_names = encode_labels(train_y)
-    dev_ids, _ = encode_labels(dev_y, class_names)
-    preprocessor = Preprocessor(result["tokenizer"], sequence_length=64)
-    backbone = keras.saving.load_model(result["backbone"], safe_mode=True)
-    classifier = TextClassifier(backbone, num_classes=len(class_names), class_names=class_names)
-    train_ds = classification_dataset(preprocessor, train_x, train_ids, batch_size=32,
-                                      shuffle=True, seed=FLAGS.seed)
-    dev_ds = classification_dataset(preprocessor, dev_x, dev_ids, batch_size=64)
-    steps = FLAGS.finetune_epochs * int(train_ds.cardinality())
-    classifier.compile(
-        optimizer=create_optimizer(learning_rate=3e-4, total_steps=steps,
-                                   warmup_steps=steps // 10),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    classifier.fit(train_ds, validation_data=dev_ds, epochs=FLAGS.finetune_epochs, verbose=2)
-    dev_accuracy = float(classifier.evaluate(dev_ds, verbose=0, return_dict=True)["accuracy"])
-    majority = max(dev_y.count(name) for name in class_names) / len(dev_y)
-    print(f"dev accuracy {dev_accuracy:.3f} (majority class: {majority:.3f})")
-    model_path = os.path.join(out, "classifier.keras")
-    classifier.save(model_path)
-    preprocessor.save(os.path.join(out, "preprocessor"))
+    print(f"dev accuracy {metrics['accuracy']:.3f} (majority class: "
+          f"{metrics['majority_baseline']:.3f})")
 
     # 4. Export a SavedModel that takes raw strings.
-    export_dir = export_saved_model(classifier, preprocessor, os.path.join(out, "export"))
+    export_dir = export_model_dir(finetune_config.output_dir, os.path.join(out, "export"))
 
     # 5. Reload with TensorFlow alone and predict.
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
@@ -106,10 +84,9 @@ def main(argv):
         print(f"{label.decode():>8}  {json.dumps([round(float(p), 3) for p in probs])}  "
               f"{text!r}")
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"pretrain": {k: v for k, v in result["last_metrics"].items()},
-                   "dev_accuracy": dev_accuracy, "majority_baseline": majority,
-                   "class_names": class_names}, f, indent=1)
-    print(f"\npretraining run: {config.output_dir}\nclassifier: {model_path}\n"
+        json.dump({"pretrain": result["last_metrics"], "finetune": metrics}, f, indent=1)
+    print(f"\npretraining run: {config.output_dir}\n"
+          f"classifier: {os.path.join(finetune_config.output_dir, 'model.keras')}\n"
           f"SavedModel: {export_dir}\nresults: {os.path.join(out, 'results.json')}")
 
 

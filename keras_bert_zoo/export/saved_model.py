@@ -131,4 +131,27 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None):
 
 def load_keras_task(path):
     """Loads a `.keras` task or backbone in safe mode (no arbitrary code)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model at {path!r}")
     return keras.saving.load_model(path, safe_mode=True)
+
+
+def export_model_dir(model_dir, export_dir, **options):
+    """Exports a fine-tuning output directory (`model.keras` + `tokenizer/`) as a SavedModel.
+
+    Args:
+        model_dir: written by `recipes/finetune.py` (or `keras_bert_zoo.training.finetune`).
+        export_dir: destination, replaced atomically.
+        **options: passed to `export_saved_model` (e.g. `pair=True`).
+    """
+    from keras_bert_zoo.tokenizers import load_preprocessor
+
+    model = load_keras_task(os.path.join(model_dir, "model.keras"))
+    preprocessor = load_preprocessor(os.path.join(model_dir, "tokenizer"))
+    metrics_path = os.path.join(model_dir, "metrics.json")
+    if "pair" not in options and os.path.exists(metrics_path):
+        import json
+
+        with open(metrics_path) as f:
+            options["pair"] = json.load(f).get("task") == "pair"
+    return export_saved_model(model, preprocessor, export_dir, **options)

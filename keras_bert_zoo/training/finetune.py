@@ -1,7 +1,19 @@
-"""Fine-tuning helpers: labelled texts -> tf.data -> a compiled task -> metrics."""
+"""Fine-tuning: a pretrained backbone + labelled data -> a trained task, dev metrics, files."""
 
+import dataclasses
+import json
+import os
+
+import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_bert_zoo.training.loop import fit_resumable, is_chief
+from keras_bert_zoo.training.optimizers import create_optimizer
+from keras_bert_zoo.training.precision import dtype_policy
+from keras_bert_zoo.training.strategy import STRATEGIES, get_strategy
+
+TASKS = ("classify", "pair", "tag", "qa", "seq2seq")
 
 
 def encode_labels(labels, class_names=None):
@@ -14,18 +26,39 @@ def encode_labels(labels, class_names=None):
     return np.array([index[label] for label in labels], "int32"), class_names
 
 
+def encode_multi_labels(labels, class_names=None):
+    """Lists of labels (or `a|b` strings) -> multi-hot float32 rows, and the class names."""
+    lists = [label.split("|") if isinstance(label, str) else list(label) for label in labels]
+    names = list(class_names) if class_names else sorted({x for row in lists for x in row if x})
+    index = {name: i for i, name in enumerate(names)}
+    hot = np.zeros((len(lists), len(names)), "float32")
+    for i, row in enumerate(lists):
+        for label in row:
+            if label:
+                if label not in index:
+                    raise ValueError(f"label {label!r} is not among class_names {names}")
+                hot[i, index[label]] = 1.0
+    return hot, names
+
+
 def classification_dataset(preprocessor, texts, labels=None, *, batch_size=32, shuffle=False,
-                           seed=0, texts_pair=None):
-    """Texts (or pairs) and integer labels -> batched `(inputs, labels)` tokenized in-graph."""
+                           seed=0, texts_pair=None, repeat=False):
+    """Texts (or pairs) and labels -> batched `(inputs, labels)` tokenized in-graph.
+
+    With `shuffle`, the order is a seeded reshuffle per epoch: the stream is the same on every
+    run, so a resumed run can `skip` to where it stopped.
+    """
     features = (list(texts),) if texts_pair is None else (list(texts), list(texts_pair))
     ds = tf.data.Dataset.from_tensor_slices(features if labels is None
                                             else (features, np.asarray(labels)))
     if shuffle:
         ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=repeat)
 
     def pack(features, labels=None):
-        inputs = preprocessor(features[0] if len(features) == 1 else features)
+        inputs = preprocessor(tuple(features) if len(features) == 2 else features[0])
         return inputs if labels is None else (inputs, labels)
 
     if labels is None:
@@ -33,12 +66,230 @@ def classification_dataset(preprocessor, texts, labels=None, *, batch_size=32, s
     return ds.map(pack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
-def split_train_dev(texts, labels, *, dev_fraction=0.1, seed=0, limit=None):
-    """A seeded shuffle split into (train_texts, train_labels, dev_texts, dev_labels)."""
+def split_train_dev(texts, labels, *, dev_fraction=0.1, seed=0, limit=None, pairs=None):
+    """A seeded shuffle split into (train_texts, train_labels, dev_texts, dev_labels)
+    (plus train/dev pairs when `pairs` is given)."""
     order = np.random.default_rng(seed).permutation(len(texts))
     if limit:
         order = order[:limit]
     n_dev = max(1, int(len(order) * dev_fraction))
     dev, train = order[:n_dev], order[n_dev:]
     pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
-    return pick(texts, train), pick(labels, train), pick(texts, dev), pick(labels, dev)
+    out = (pick(texts, train), pick(labels, train), pick(texts, dev), pick(labels, dev))
+    if pairs is not None:
+        out += (pick(pairs, train), pick(pairs, dev))
+    return out
+
+
+def classification_metrics(problem_type, logits, labels, class_names=None):
+    """Dev metrics with the majority-class baseline, from logits and integer/multi-hot labels."""
+    logits = np.asarray(logits, "float64")
+    if problem_type == "regression":
+        pred, gold = logits[:, 0], np.asarray(labels, "float64")
+        pearson = float(np.corrcoef(pred, gold)[0, 1]) if len(gold) > 1 else float("nan")
+        rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+        spearman = float(np.corrcoef(rank(pred), rank(gold))[0, 1]) if len(gold) > 1 else 0.0
+        return {"pearson": pearson, "spearman": spearman,
+                "mse": float(np.mean((pred - gold) ** 2))}
+    if problem_type == "multi_label":
+        pred = logits > 0
+        gold = np.asarray(labels) > 0.5
+        tp = float((pred & gold).sum())
+        precision = tp / max(pred.sum(), 1)
+        recall = tp / max(gold.sum(), 1)
+        f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+        return {"micro_f1": f1, "exact_match": float((pred == gold).all(1).mean())}
+    pred = logits.argmax(-1)
+    gold = np.asarray(labels)
+    f1s = []
+    for c in range(logits.shape[-1]):
+        tp = float(((pred == c) & (gold == c)).sum())
+        p = tp / max((pred == c).sum(), 1)
+        r = tp / max((gold == c).sum(), 1)
+        f1s.append(2 * p * r / max(p + r, 1e-12))
+    majority = float(np.bincount(gold, minlength=logits.shape[-1]).max() / len(gold))
+    return {"accuracy": float((pred == gold).mean()), "macro_f1": float(np.mean(f1s)),
+            "majority_baseline": majority}
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """Everything a fine-tuning run depends on (the `recipes/finetune.py` flags)."""
+
+    task: str = "classify"
+    pretrained: str = ""  # a pretrain output dir (backbone.keras + tokenizer/) or an HF dir
+    output_dir: str = "runs/finetune"
+    train_file: str = ""
+    dev_file: str = ""
+    dataset: str = ""  # built-in real data: "tweets" (3-way sentiment) or "bbc" (5 topics)
+    text_column: str = "text"
+    text_pair_column: str = "text_pair"
+    label_column: str = "label"
+    problem_type: str = "single_label"
+    seq_len: int = 128
+    batch_size: int = 32
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    mixed_precision: str = "none"
+    strategy: str = "default"
+    seed: int = 0
+    checkpoint_every: int = 500
+    max_train_examples: int = 0
+    verbose: str = "auto"
+
+    def validate(self):
+        if self.task not in TASKS:
+            raise ValueError(f"--task={self.task!r}; choose one of {', '.join(TASKS)}")
+        if not self.pretrained:
+            raise ValueError("--pretrained is required: a pretrain output directory or a "
+                             "Hugging Face model directory")
+        if not os.path.isdir(self.pretrained):
+            raise FileNotFoundError(f"--pretrained={self.pretrained!r} is not a directory")
+        if not (self.train_file or self.dataset):
+            raise ValueError("give --train_file (with --dev_file) or --dataset=tweets|bbc")
+        if self.dataset and self.dataset not in ("tweets", "bbc"):
+            raise ValueError(f"--dataset={self.dataset!r}; choose tweets or bbc")
+        for name in ("seq_len", "batch_size", "epochs", "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name}={getattr(self, name)} must be positive")
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning_rate={self.learning_rate} must be positive")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"--warmup_fraction={self.warmup_fraction} must be in [0, 1)")
+        if self.problem_type not in ("single_label", "multi_label", "regression"):
+            raise ValueError(f"--problem_type={self.problem_type!r}")
+        dtype_policy(self.mixed_precision)
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"--strategy={self.strategy!r}; choose one of {STRATEGIES}")
+
+
+def load_pretrained(directory, *, sequence_length, dtype=None):
+    """`(backbone, preprocessor)` from a pretrain output dir or a Hugging Face model dir."""
+    from keras_bert_zoo.tokenizers import Preprocessor, load_tokenizer
+
+    if os.path.exists(os.path.join(directory, "backbone.keras")):
+        backbone = keras.saving.load_model(os.path.join(directory, "backbone.keras"),
+                                           safe_mode=True)
+        tokenizer = load_tokenizer(os.path.join(directory, "tokenizer"))
+        preprocessor = Preprocessor(tokenizer, sequence_length=sequence_length)
+    elif os.path.exists(os.path.join(directory, "config.json")):
+        from keras_bert_zoo.convert import from_huggingface
+
+        backbone, preprocessor = from_huggingface(directory, sequence_length=sequence_length)
+    else:
+        raise FileNotFoundError(
+            f"{directory!r} has neither backbone.keras (a pretrain run) nor config.json "
+            "(a Hugging Face model)"
+        )
+    if dtype and dtype != "float32":
+        config = backbone.get_config()
+        config["dtype"] = dtype
+        clone = type(backbone).from_config(config)
+        clone.set_weights(backbone.get_weights())
+        backbone = clone
+    return backbone, preprocessor
+
+
+def _classification_data(config):
+    """(train texts, train pairs, train labels, dev texts, dev pairs, dev labels)."""
+    if config.dataset:
+        from keras_bert_zoo.data.corpora import bbc_news, tweets_sentiment
+
+        if config.dataset == "tweets":
+            texts, labels = tweets_sentiment()
+        else:
+            texts, labels, _ = bbc_news()
+        tx, ty, dx, dy = split_train_dev(texts, labels, seed=config.seed,
+                                         limit=config.max_train_examples or None)
+        return tx, None, ty, dx, None, dy
+    from keras_bert_zoo.data.tables import read_table
+
+    pair = config.task == "pair"
+    columns = [config.text_column, config.label_column]
+    if pair:
+        columns.insert(1, config.text_pair_column)
+    train = read_table(config.train_file, columns)
+    if config.dev_file:
+        dev = read_table(config.dev_file, columns)
+    else:  # hold out 10% of the training file
+        order = np.random.default_rng(config.seed).permutation(len(train[config.text_column]))
+        n_dev = max(1, len(order) // 10)
+        dev = {k: [v[i] for i in order[:n_dev]] for k, v in train.items()}
+        train = {k: [v[i] for i in order[n_dev:]] for k, v in train.items()}
+    if config.max_train_examples:
+        train = {k: v[: config.max_train_examples] for k, v in train.items()}
+    get = lambda table, col: table[col] if pair or col != config.text_pair_column else None  # noqa
+    return (train[config.text_column], get(train, config.text_pair_column),
+            train[config.label_column], dev[config.text_column],
+            get(dev, config.text_pair_column), dev[config.label_column])
+
+
+def finetune(config):
+    """Fine-tunes a classifier (`classify`, `pair`); returns a summary dict.
+
+    Writes OUTPUT_DIR/model.keras, OUTPUT_DIR/tokenizer/ (tokenizer files and the
+    preprocessor's config), OUTPUT_DIR/metrics.json and the training checkpoints/logs.
+    """
+    from keras_bert_zoo.tasks import TextClassifier
+
+    config.validate()
+    if config.task not in ("classify", "pair"):
+        raise NotImplementedError(f"--task={config.task} is handled by its own module")
+    strategy = get_strategy(config.strategy)
+    keras.utils.set_random_seed(config.seed)
+    tx, tp, ty, dx, dp, dy = _classification_data(config)
+    if config.problem_type == "multi_label":
+        train_labels, class_names = encode_multi_labels(ty)
+        dev_labels, _ = encode_multi_labels(dy, class_names)
+    elif config.problem_type == "regression":
+        train_labels = np.array([float(v) for v in ty], "float32")
+        dev_labels = np.array([float(v) for v in dy], "float32")
+        class_names = None
+    else:
+        train_labels, class_names = encode_labels(ty)
+        dev_labels, _ = encode_labels(dy, class_names)
+    policy = dtype_policy(config.mixed_precision)
+    with strategy.scope():
+        backbone, preprocessor = load_pretrained(config.pretrained,
+                                                 sequence_length=config.seq_len, dtype=policy)
+        model = TextClassifier(
+            backbone,
+            num_classes=1 if config.problem_type == "regression" else len(class_names),
+            class_names=class_names, problem_type=config.problem_type, dropout=config.dropout,
+        )
+        steps_per_epoch = max(1, len(tx) // config.batch_size)
+        total = steps_per_epoch * config.epochs
+        model.compile(
+            optimizer=create_optimizer(learning_rate=config.learning_rate, total_steps=total,
+                                       warmup_steps=int(total * config.warmup_fraction),
+                                       weight_decay=config.weight_decay),
+            loss=model.default_loss(),
+            metrics=model.default_metrics(),
+        )
+
+    def make_dataset(skip):
+        ds = classification_dataset(preprocessor, tx, train_labels, texts_pair=tp,
+                                    batch_size=config.batch_size, shuffle=True,
+                                    seed=config.seed, repeat=True)
+        return ds.skip(skip)
+
+    fit_resumable(model, make_dataset, output_dir=config.output_dir, max_steps=total,
+                  checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
+                  log_every=max(1, min(50, steps_per_epoch)),
+                  tokens_per_step=config.batch_size * config.seq_len, strategy=strategy,
+                  verbose=config.verbose)
+    dev_ds = classification_dataset(preprocessor, dx, texts_pair=dp,
+                                     batch_size=config.batch_size)
+    logits = model.predict(dev_ds, verbose=0)
+    metrics = classification_metrics(config.problem_type, logits, dev_labels, class_names)
+    metrics.update({"task": config.task, "train_examples": len(tx), "dev_examples": len(dx),
+                    "steps": total, "class_names": class_names})
+    if is_chief(strategy):
+        model.save(os.path.join(config.output_dir, "model.keras"))
+        preprocessor.save(os.path.join(config.output_dir, "tokenizer"))  # + preprocessor config
+        with open(os.path.join(config.output_dir, "metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=1)
+    return {"metrics": metrics, "model": model, "preprocessor": preprocessor}
