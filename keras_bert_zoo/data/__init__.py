@@ -31,7 +31,11 @@ from keras_bert_zoo.data.packing import (
 )
 from keras_bert_zoo.data.sentence_pairs import create_sentence_pairs
 
+from keras_bert_zoo.data.formats import SquadExample, read_conll, read_squad  # noqa: E402
+from keras_bert_zoo.data.tables import read_table  # noqa: E402
+
 __all__ = [
+    "SquadExample",
     "bart_noise",
     "bart_noise_batch",
     "bbc_news",
@@ -45,6 +49,9 @@ __all__ = [
     "pack_full_sentences",
     "pack_segments",
     "pretraining_dataset",
+    "read_conll",
+    "read_squad",
+    "read_table",
     "read_static_pretraining_data",
     "sentence_permutation",
     "split_sentences",

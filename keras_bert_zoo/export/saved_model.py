@@ -14,7 +14,11 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_bert_zoo.export.qa_export import build_qa_module
+from keras_bert_zoo.export.tagger_export import build_tagger_module
 from keras_bert_zoo.tasks.classifier import TextClassifier
+from keras_bert_zoo.tasks.span_qa import SpanQuestionAnswerer
+from keras_bert_zoo.tasks.tagger import TokenTagger
 
 SERVING_KEY = "serving_default"
 TOKENIZED_KEY = "serve_tokenized"
@@ -94,7 +98,7 @@ def _atomic_save(module, path, signatures):
     return path
 
 
-def export_saved_model(task_model, preprocessor, path, *, pair=None):
+def export_saved_model(task_model, preprocessor, path, *, pair=None, **options):
     """Writes a SavedModel whose `serving_default` signature takes raw `tf.string` texts.
 
     Args:
@@ -110,8 +114,20 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None):
         returns `score` (float32 `[batch]`) only.
         `serve_tokenized(token_ids, [segment_ids,] padding_mask)` -> the same outputs, for
         clients that tokenize themselves (`segment_ids` only for BERT and ALBERT).
+    Signatures of the other tasks:
+        tagger: `serving_default(text)` -> `words`, `tags`, `tag_ids`, `num_words` (padded
+        with "" / -1), `serve_words(words, num_words)`, `serve_tokenized(...)` -> `logits`,
+        `tag_ids`; QA: `serving_default(question, context)` -> `answer`, `start_char`,
+        `end_char` (-1 for no answer), `score`, and `serve_tokenized(...)` (options:
+        `max_answer_length`, `max_question_length`, `n_best_size`, `null_score_threshold`).
     The model is exported in float32 even if it was trained under a mixed-precision policy.
     """
+    if isinstance(task_model, TokenTagger):
+        module, signatures = build_tagger_module(task_model, preprocessor)
+        return _atomic_save(module, path, signatures)
+    if isinstance(task_model, SpanQuestionAnswerer):
+        module, signatures = build_qa_module(task_model, preprocessor, **options)
+        return _atomic_save(module, path, signatures)
     if not isinstance(task_model, TextClassifier):
         raise TypeError(f"export of {type(task_model).__name__} is not supported yet")
     model = float32_copy(task_model)

@@ -2,5 +2,8 @@
 
 from keras_bert_zoo.tasks.classifier import TextClassifier
 from keras_bert_zoo.tasks.pretraining import DenoisingPretrainer, Pretrainer
+from keras_bert_zoo.tasks.span_qa import SpanQuestionAnswerer
+from keras_bert_zoo.tasks.tagger import TokenTagger
 
-__all__ = ["DenoisingPretrainer", "Pretrainer", "TextClassifier"]
+__all__ = ["DenoisingPretrainer", "Pretrainer", "SpanQuestionAnswerer", "TextClassifier",
+           "TokenTagger"]

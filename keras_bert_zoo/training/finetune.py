@@ -150,6 +150,9 @@ class FinetuneConfig:
             raise FileNotFoundError(f"--pretrained={self.pretrained!r} is not a directory")
         if not (self.train_file or self.dataset):
             raise ValueError("give --train_file (with --dev_file) or --dataset=tweets|bbc")
+        if self.dataset and self.task not in ("classify",):
+            raise ValueError(f"--dataset={self.dataset} is a classification set; use "
+                             "--task=classify")
         if self.dataset and self.dataset not in ("tweets", "bbc"):
             raise ValueError(f"--dataset={self.dataset!r}; choose tweets or bbc")
         for name in ("seq_len", "batch_size", "epochs", "checkpoint_every"):
@@ -227,8 +230,121 @@ def _classification_data(config):
             get(dev, config.text_pair_column), dev[config.label_column])
 
 
+def _split_examples(train, dev, seed):
+    if dev:
+        return train, dev
+    order = np.random.default_rng(seed).permutation(len(train))
+    n_dev = max(1, len(order) // 10)
+    return [train[i] for i in order[n_dev:]], [train[i] for i in order[:n_dev]]
+
+
+def _array_dataset(arrays, batch_size, seed):
+    """Arrays `(inputs dict, labels[, weights])` -> the seeded, repeated batch stream."""
+    size = len(next(iter(arrays[0].values())))
+    ds = tf.data.Dataset.from_tensor_slices(arrays)
+    ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True).repeat()
+    return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+def _finetune_tagger(config, strategy, policy):
+    """CoNLL files -> TokenTagger; dev metrics: entity F1 (BIO) and word accuracy."""
+    from keras_bert_zoo.data.formats import read_conll
+    from keras_bert_zoo.tasks.tagger import TokenTagger, align_labels, entity_f1, \
+        predict_word_tags
+
+    if not config.train_file:
+        raise ValueError("--task=tag needs --train_file (CoNLL: a token and its tag per line)")
+    train, dev = _split_examples(read_conll(config.train_file),
+                                 read_conll(config.dev_file) if config.dev_file else None,
+                                 config.seed)
+    if config.max_train_examples:
+        train = train[: config.max_train_examples]
+    tags = sorted({t for _, sentence_tags in train for t in sentence_tags})
+    tag_names = (["O"] if "O" in tags else []) + [t for t in tags if t != "O"]
+    with strategy.scope():
+        backbone, preprocessor = load_pretrained(config.pretrained,
+                                                 sequence_length=config.seq_len, dtype=policy)
+        model = TokenTagger(backbone, num_tags=len(tag_names), tag_names=tag_names,
+                            dropout=config.dropout)
+        inputs, labels, weights = align_labels([w for w, _ in train], [t for _, t in train],
+                                               preprocessor.tokenizer, config.seq_len,
+                                               tag_names=tag_names)
+        steps_per_epoch = max(1, len(train) // config.batch_size)
+        total = steps_per_epoch * config.epochs
+        model.compile(optimizer=create_optimizer(
+            learning_rate=config.learning_rate, total_steps=total,
+            warmup_steps=int(total * config.warmup_fraction), weight_decay=config.weight_decay))
+    inputs = {k: v for k, v in inputs.items() if k in model.input}
+    _fit(model, config, strategy, total, steps_per_epoch,
+         lambda skip: _array_dataset((inputs, labels, weights), config.batch_size,
+                                     config.seed).skip(skip))
+    gold = [t for _, t in dev]
+    predicted = predict_word_tags(model, preprocessor.tokenizer, [w for w, _ in dev],
+                                  config.seq_len, default="O")
+    scores = entity_f1(gold, predicted)
+    words = sum(len(t) for t in gold)
+    correct = sum(p == g for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs))
+    metrics = {"entity_f1": scores["f1"], "entity_precision": scores["precision"],
+               "entity_recall": scores["recall"], "word_accuracy": correct / max(words, 1),
+               "tag_names": tag_names, "train_examples": len(train), "dev_examples": len(dev)}
+    return model, preprocessor, metrics
+
+
+def _finetune_qa(config, strategy, policy):
+    """SQuAD JSON -> SpanQuestionAnswerer; dev metrics: official EM and F1."""
+    from keras_bert_zoo.data.formats import read_squad
+    from keras_bert_zoo.tasks.span_qa import SpanQuestionAnswerer, decode_answers, \
+        squad_evaluate, squad_features
+
+    if not config.train_file:
+        raise ValueError("--task=qa needs --train_file (SQuAD v1.1 or v2.0 JSON)")
+    train, dev = _split_examples(read_squad(config.train_file),
+                                 read_squad(config.dev_file) if config.dev_file else None,
+                                 config.seed)
+    if config.max_train_examples:
+        train = train[: config.max_train_examples]
+    with strategy.scope():
+        backbone, preprocessor = load_pretrained(config.pretrained,
+                                                 sequence_length=config.seq_len, dtype=policy)
+        model = SpanQuestionAnswerer(backbone, dropout=config.dropout)
+        features = squad_features(train, preprocessor, doc_stride=config.seq_len // 2,
+                                  training=True)
+        windows = len(features.example_index)
+        steps_per_epoch = max(1, windows // config.batch_size)
+        total = steps_per_epoch * config.epochs
+        model.compile(optimizer=create_optimizer(
+            learning_rate=config.learning_rate, total_steps=total,
+            warmup_steps=int(total * config.warmup_fraction), weight_decay=config.weight_decay))
+    _fit(model, config, strategy, total, steps_per_epoch,
+         lambda skip: _array_dataset((features.inputs, features.labels), config.batch_size,
+                                     config.seed).skip(skip))
+    dev_features = squad_features(dev, preprocessor, doc_stride=config.seq_len // 2)
+    out = model.predict(dev_features.inputs, verbose=0, batch_size=config.batch_size)
+    answers = decode_answers(dev_features, out["start_logits"], out["end_logits"], dev)
+    metrics = squad_evaluate(dev, {e.id: a.text for e, a in zip(dev, answers)})
+    metrics.update({"train_examples": len(train), "dev_examples": len(dev),
+                    "train_windows": windows})
+    return model, preprocessor, metrics
+
+
+def _fit(model, config, strategy, total, steps_per_epoch, make_dataset):
+    fit_resumable(model, make_dataset, output_dir=config.output_dir, max_steps=total,
+                  checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
+                  log_every=max(1, min(50, steps_per_epoch)),
+                  tokens_per_step=config.batch_size * config.seq_len, strategy=strategy,
+                  verbose=config.verbose)
+
+
+def _save(config, strategy, model, preprocessor, metrics):
+    if is_chief(strategy):
+        model.save(os.path.join(config.output_dir, "model.keras"))
+        preprocessor.save(os.path.join(config.output_dir, "tokenizer"))  # + preprocessor config
+        with open(os.path.join(config.output_dir, "metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=1)
+
+
 def finetune(config):
-    """Fine-tunes a classifier (`classify`, `pair`); returns a summary dict.
+    """Fine-tunes the task of `config.task`; returns a summary dict.
 
     Writes OUTPUT_DIR/model.keras, OUTPUT_DIR/tokenizer/ (tokenizer files and the
     preprocessor's config), OUTPUT_DIR/metrics.json and the training checkpoints/logs.
@@ -236,10 +352,17 @@ def finetune(config):
     from keras_bert_zoo.tasks import TextClassifier
 
     config.validate()
-    if config.task not in ("classify", "pair"):
-        raise NotImplementedError(f"--task={config.task} is handled by its own module")
     strategy = get_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
+    policy = dtype_policy(config.mixed_precision)
+    if config.task in ("tag", "qa"):
+        run = _finetune_tagger if config.task == "tag" else _finetune_qa
+        model, preprocessor, metrics = run(config, strategy, policy)
+        metrics["task"] = config.task
+        _save(config, strategy, model, preprocessor, metrics)
+        return {"metrics": metrics, "model": model, "preprocessor": preprocessor}
+    if config.task == "seq2seq":
+        raise NotImplementedError("--task=seq2seq is not available yet")
     tx, tp, ty, dx, dp, dy = _classification_data(config)
     if config.problem_type == "multi_label":
         train_labels, class_names = encode_multi_labels(ty)
@@ -251,7 +374,6 @@ def finetune(config):
     else:
         train_labels, class_names = encode_labels(ty)
         dev_labels, _ = encode_labels(dy, class_names)
-    policy = dtype_policy(config.mixed_precision)
     with strategy.scope():
         backbone, preprocessor = load_pretrained(config.pretrained,
                                                  sequence_length=config.seq_len, dtype=policy)
@@ -276,20 +398,12 @@ def finetune(config):
                                     seed=config.seed, repeat=True)
         return ds.skip(skip)
 
-    fit_resumable(model, make_dataset, output_dir=config.output_dir, max_steps=total,
-                  checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
-                  log_every=max(1, min(50, steps_per_epoch)),
-                  tokens_per_step=config.batch_size * config.seq_len, strategy=strategy,
-                  verbose=config.verbose)
+    _fit(model, config, strategy, total, steps_per_epoch, make_dataset)
     dev_ds = classification_dataset(preprocessor, dx, texts_pair=dp,
                                      batch_size=config.batch_size)
     logits = model.predict(dev_ds, verbose=0)
     metrics = classification_metrics(config.problem_type, logits, dev_labels, class_names)
     metrics.update({"task": config.task, "train_examples": len(tx), "dev_examples": len(dx),
                     "steps": total, "class_names": class_names})
-    if is_chief(strategy):
-        model.save(os.path.join(config.output_dir, "model.keras"))
-        preprocessor.save(os.path.join(config.output_dir, "tokenizer"))  # + preprocessor config
-        with open(os.path.join(config.output_dir, "metrics.json"), "w") as f:
-            json.dump(metrics, f, indent=1)
+    _save(config, strategy, model, preprocessor, metrics)
     return {"metrics": metrics, "model": model, "preprocessor": preprocessor}

@@ -1,0 +1,153 @@
+"""Tagger and QA SavedModels, loaded in a fresh process that imports only TensorFlow."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_zoo.data.formats import SquadExample
+from keras_bert_zoo.export.qa_export import build_qa_module
+from keras_bert_zoo.export.tagger_export import build_tagger_module
+from keras_bert_zoo.models import BertBackbone, RobertaBackbone
+from keras_bert_zoo.tasks.span_qa import SpanQuestionAnswerer, decode_answers, squad_features
+from keras_bert_zoo.tasks.tagger import TokenTagger, predict_word_tags, split_text_into_words
+from keras_bert_zoo.tokenizers import BytePairTokenizer, Preprocessor, WordPieceTokenizer
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+VOCAB = SPECIALS + ("johan ##son lives in zu ##ri ##ch . , where does live ? who the cafe "
+                    "dr o ' neil is a ##s café".split())
+TEXTS = ["Johanson lives in Zürich.", "", "Dr. O'Neil, the CAFÉ!", "東京 🍣 naïve",
+         "   ", "zurich " * 40]
+QUESTIONS = ["Where does Johanson live?", "who?", "", "Who lives in Zürich?", "where", "?"]
+CONTEXTS = ["Johanson lives in Zürich.", "Dr. O'Neil, the CAFÉ!", "Zürich", "",
+            "東京 🍣 naïve café, Zürich's", "zurich " * 40]
+
+LOADER = r"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+assert "keras_bert_zoo" not in sys.modules and "keras_hub" not in sys.modules
+serve = tf.saved_model.load(sys.argv[1]).signatures[sys.argv[2]]
+out = serve(**{k: tf.constant(v) for k, v in json.loads(sys.argv[3]).items()})
+assert "keras_bert_zoo" not in sys.modules and "keras_hub" not in sys.modules
+def plain(x):
+    return [plain(y) for y in x] if isinstance(x, list) else (
+        x.decode("utf-8") if isinstance(x, bytes) else x)
+print(json.dumps({k: plain(v.numpy().tolist()) for k, v in out.items()}))
+"""
+
+
+def _serve_in_fresh_process(path, signature, arguments):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", LOADER, path, signature, json.dumps(arguments)],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _bpe_tokenizer():
+    """ASCII letters and punctuation, a few merges; other bytes are <unk>."""
+    tokens = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "\u0120"] + list("!\".,'?")
+    tokens += [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    tokens += [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    merges = ["\u0120 l", "\u0120l i", "v e", "\u0120li ve"]
+    tokens += ["\u0120l", "\u0120li", "ve", "\u0120live"]
+    return BytePairTokenizer({t: i for i, t in enumerate(tokens)}, merges)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_tagger_export_matches_in_memory_tagging(tmp_path, family):
+    if family == "bert":
+        tokenizer, backbone_cls = WordPieceTokenizer(VOCAB), BertBackbone
+    else:
+        tokenizer, backbone_cls = _bpe_tokenizer(), RobertaBackbone
+    preprocessor = Preprocessor(tokenizer, sequence_length=16)
+    backbone = backbone_cls(vocabulary_size=tokenizer.vocabulary_size, num_layers=1,
+                            num_heads=2, hidden_dim=16, intermediate_dim=32,
+                            max_sequence_length=16)
+    model = TokenTagger(backbone, num_tags=3, tag_names=["O", "B-LOC", "B-PER"])
+    module, signatures = build_tagger_module(model, preprocessor)
+    path = str(tmp_path / "tagger")
+    tf.saved_model.save(module, path, signatures=signatures)
+
+    served = _serve_in_fresh_process(path, "serving_default", {"text": TEXTS})
+    words = [[w.decode() for w in row] for row in split_text_into_words(TEXTS).to_list()]
+    expected = predict_word_tags(model, tokenizer, words, 16, default="")
+    assert served["num_words"] == [len(w) for w in words]
+    for i, row in enumerate(words):
+        n = len(row)
+        assert served["words"][i][:n] == row and set(served["words"][i][n:]) <= {""}
+        assert served["tags"][i][:n] == expected[i]
+        assert set(served["tags"][i][n:]) <= {""}
+    assert any(t == "" for t in served["tags"][-1][:len(words[-1])])  # cut words: ""
+
+    loaded = tf.saved_model.load(path)
+    by_words = loaded.signatures["serve_words"](
+        words=tf.constant([["Johanson", "lives", "pad"], ["Zürich", "", ""]]),
+        num_words=tf.constant([2, 1]))
+    assert by_words["num_words"].numpy().tolist() == [2, 1]
+    assert [[t.decode() for t in row] for row in by_words["tags"].numpy().tolist()] == [
+        t + [""] * (2 - len(t)) for t in predict_word_tags(
+            model, tokenizer, [["Johanson", "lives"], ["Zürich"]], 16, default="")]
+    inputs = preprocessor(tf.constant(TEXTS[:2]))
+    tokenized = loaded.signatures["serve_tokenized"](**inputs)  # segment_ids: BERT only
+    logits = model(inputs)
+    np.testing.assert_allclose(tokenized["logits"].numpy(), logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("threshold", [None, 0.0])
+def test_qa_export_matches_in_memory_decoding(tmp_path, threshold):
+    tokenizer = WordPieceTokenizer(VOCAB)
+    preprocessor = Preprocessor(tokenizer, sequence_length=24)
+    backbone = BertBackbone(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2,
+                            hidden_dim=16, intermediate_dim=32, max_sequence_length=24)
+    model = SpanQuestionAnswerer(backbone)
+    module, signatures = build_qa_module(model, preprocessor, max_answer_length=4,
+                                         max_question_length=8, null_score_threshold=threshold)
+    path = str(tmp_path / "qa")
+    tf.saved_model.save(module, path, signatures=signatures)
+    served = _serve_in_fresh_process(path, "serving_default",
+                                     {"question": QUESTIONS, "context": CONTEXTS})
+
+    examples = [SquadExample(str(i), q, c, []) for i, (q, c) in
+                enumerate(zip(QUESTIONS, CONTEXTS))]
+    features = squad_features(examples, preprocessor, max_question_length=8, doc_stride=4)
+    assert features.window_index.max() > 0  # the long context has several windows
+    out = model.predict(features.inputs, verbose=0)
+    # The export reads the first window only: decode that window in memory.
+    first = features.window_index == 0
+    features.example_index = features.example_index[first]
+    features.token_starts, features.token_ends = (features.token_starts[first],
+                                                  features.token_ends[first])
+    features.max_context = np.ones_like(features.max_context[first])
+    answers = decode_answers(features, out["start_logits"][first], out["end_logits"][first],
+                             examples, max_answer_length=4, null_score_threshold=threshold)
+    assert served["answer"] == [a.text for a in answers]
+    assert served["start_char"] == [a.start_char for a in answers]
+    assert served["end_char"] == [a.end_char for a in answers]
+    np.testing.assert_allclose(served["score"], [a.score for a in answers], atol=1e-4)
+    for answer, context in zip(answers, CONTEXTS):
+        if answer.start_char >= 0:
+            assert context[answer.start_char:answer.end_char] == answer.text
+    assert answers[3].text == "" and served["start_char"][3] == -1  # empty context
+    if threshold is None:
+        assert sum(bool(a.text) for a in answers) >= 4
+
+    loaded = tf.saved_model.load(path)
+    tokenized = loaded.signatures["serve_tokenized"](
+        **{k: tf.constant(v[:2]) for k, v in features.inputs.items()})
+    np.testing.assert_allclose(tokenized["start_logits"].numpy(), out["start_logits"][:2],
+                               atol=1e-5)
+
+
+def test_qa_module_rejects_a_question_budget_larger_than_the_sequence():
+    preprocessor = Preprocessor(WordPieceTokenizer(VOCAB), sequence_length=16)
+    backbone = BertBackbone(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2,
+                            hidden_dim=16, intermediate_dim=32, max_sequence_length=16)
+    with pytest.raises(ValueError, match="max_question_length=64"):
+        build_qa_module(SpanQuestionAnswerer(backbone), preprocessor)

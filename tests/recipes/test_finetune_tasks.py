@@ -1,0 +1,85 @@
+"""Fine-tuning tagging and QA through the package driver (the code behind recipes/finetune.py),
+on small real sentences written as CoNLL and SQuAD files."""
+
+import json
+import os
+
+import pytest
+
+from keras_bert_zoo.export import export_model_dir
+from keras_bert_zoo.training.finetune import FinetuneConfig, finetune
+from tests.recipes.test_finetune_export_predict import pretrained  # noqa: F401 (fixture)
+
+SENTENCES = [
+    ("Angela Merkel visited Paris on Monday .", "B-PER I-PER O B-LOC O O O"),
+    ("The BBC reported from London .", "O B-ORG O O B-LOC O"),
+    ("Google opened an office in Zurich .", "B-ORG O O O O B-LOC O"),
+    ("Barack Obama met Emmanuel Macron in Berlin .", "B-PER I-PER O B-PER I-PER O B-LOC O"),
+]
+CONTEXT = ("The Eiffel Tower is located in Paris. It was completed in 1889 and is 330 metres "
+           "tall. Gustave Eiffel's company designed and built the tower.")
+QUESTIONS = [("Where is the Eiffel Tower?", "Paris"), ("When was it completed?", "1889"),
+             ("How tall is the tower?", "330 metres"),
+             ("Whose company built the tower?", "Gustave Eiffel's company")]
+
+
+def _conll(path, repeat=8):
+    with open(path, "w") as f:
+        f.write("-DOCSTART- O\n\n")
+        for _ in range(repeat):
+            for words, tags in SENTENCES:
+                for word, tag in zip(words.split(), tags.split()):
+                    f.write(f"{word} {tag}\n")
+                f.write("\n")
+
+
+def _squad(path, repeat=8):
+    qas = []
+    for r in range(repeat):
+        for i, (question, answer) in enumerate(QUESTIONS):
+            qas.append({"id": f"{r}-{i}", "question": question,
+                        "answers": [{"text": answer, "answer_start": CONTEXT.index(answer)}]})
+    data = {"version": "1.1", "data": [{"title": "Eiffel",
+                                        "paragraphs": [{"context": CONTEXT, "qas": qas}]}]}
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+@pytest.mark.slow
+def test_tagging_trains_evaluates_saves_and_exports(pretrained, tmp_path):  # noqa: F811
+    _conll(tmp_path / "train.conll")
+    _conll(tmp_path / "dev.conll", repeat=1)
+    config = FinetuneConfig(task="tag", pretrained=pretrained, output_dir=str(tmp_path / "tag"),
+                            train_file=str(tmp_path / "train.conll"),
+                            dev_file=str(tmp_path / "dev.conll"), seq_len=24, batch_size=8,
+                            epochs=2, learning_rate=1e-3, verbose=0)
+    metrics = finetune(config)["metrics"]
+    assert metrics["tag_names"][0] == "O" and "B-PER" in metrics["tag_names"]
+    assert 0.0 <= metrics["entity_f1"] <= 1.0 and metrics["dev_examples"] == 4
+    assert json.load(open(tmp_path / "tag" / "metrics.json"))["task"] == "tag"
+    import tensorflow as tf
+    path = export_model_dir(str(tmp_path / "tag"), str(tmp_path / "tag_export"))
+    out = tf.saved_model.load(path).signatures["serving_default"](
+        text=tf.constant(["Angela Merkel visited Paris ."]))
+    assert out["num_words"].numpy().tolist() == [5]
+    assert all(t.decode() in metrics["tag_names"] for t in out["tags"].numpy()[0][:5])
+
+
+@pytest.mark.slow
+def test_qa_trains_and_reports_squad_metrics(pretrained, tmp_path):  # noqa: F811
+    _squad(tmp_path / "train.json")
+    _squad(tmp_path / "dev.json", repeat=1)
+    config = FinetuneConfig(task="qa", pretrained=pretrained, output_dir=str(tmp_path / "qa"),
+                            train_file=str(tmp_path / "train.json"),
+                            dev_file=str(tmp_path / "dev.json"), seq_len=48, batch_size=8,
+                            epochs=2, learning_rate=1e-3, verbose=0)
+    metrics = finetune(config)["metrics"]
+    assert metrics["total"] == 4 and 0.0 <= metrics["f1"] <= 100.0
+    assert os.path.exists(tmp_path / "qa" / "model.keras")
+
+
+def test_dataset_flag_is_for_classification_only(tmp_path):
+    config = FinetuneConfig(task="tag", pretrained=str(tmp_path), dataset="tweets",
+                            output_dir=str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="--dataset=tweets is a classification set"):
+        finetune(config)
