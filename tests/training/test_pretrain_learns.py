@@ -29,7 +29,7 @@ def _run(model, tmp_path, steps, **overrides):
     keras.utils.set_random_seed(0)
     config = PretrainConfig(model=model, output_dir=str(tmp_path / model), vocabulary_size=2000,
                             seq_len=64, batch_size=32, max_steps=steps, learning_rate=2e-3,
-                            warmup_steps=steps // 10, checkpoint_every=steps, log_every=25,
+                            warmup_steps=steps // 10, checkpoint_every=50, log_every=50,
                             dropout=0.0, verbose=0, **overrides)
     # Train on all but the last corpus file; evaluate on the last one.
     from keras_bert_zoo.data.corpora import write_default_corpus
@@ -40,6 +40,7 @@ def _run(model, tmp_path, steps, **overrides):
     return config, result
 
 
+# With checkpoint_every == log_every every logged value is the mean over its own 50 steps.
 def _losses(result):
     import json
     return [json.loads(line)["loss"] for line in open(result["metrics"])]
