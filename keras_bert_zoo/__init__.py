@@ -13,8 +13,9 @@ from keras_bert_zoo import models  # noqa: E402
 from keras_bert_zoo import tasks  # noqa: E402
 from keras_bert_zoo import tokenizers  # noqa: E402
 from keras_bert_zoo import training  # noqa: E402
+from keras_bert_zoo import viz  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["convert", "data", "export", "layers", "models", "tasks", "tokenizers", "training",
-           "__version__"]
+           "viz", "__version__"]
