@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_bert_zoo.training.distribution import aggregate_gradients_first
+
 
 def is_chief(strategy):
     """True on the worker that writes checkpoints, logs and exports (worker 0 or the chief)."""
@@ -22,6 +24,11 @@ def is_chief(strategy):
     return task_type == "chief" or (
         task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
     )
+
+
+def _is_multi_worker(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return bool(resolver is not None and resolver.cluster_spec().as_dict())
 
 
 class _Checkpointer(keras.callbacks.Callback):
@@ -117,12 +124,20 @@ def restore_latest(model, checkpoint_dir):
 
 def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_every=500,
                   keep_checkpoints=3, log_every=50, tokens_per_step=0, strategy=None,
-                  verbose="auto", nonfinite_patience=3):
+                  verbose="auto", nonfinite_patience=3, callbacks=()):
     """Trains a compiled `model` to `max_steps`, resuming from `output_dir/checkpoints`.
 
     Rerunning the same call after a crash restores model, optimizer and step from the last
     checkpoint and continues with the same data: `make_dataset(skip_batches)` must return the
     deterministic batch stream with its first `skip_batches` batches removed.
+
+    Distributed (`strategy` with several replicas or workers): every worker runs this same
+    call. All of them restore from `output_dir/checkpoints`, so after a preemption the job is
+    restarted with the same command on every worker (the equivalent of Keras'
+    `BackupAndRestore`) and loses only the steps since the last checkpoint. Only the chief
+    writes to `output_dir`; the other workers take part in the (collective) checkpoint saves
+    into a temporary directory that is removed at the end. Gradients are summed over replicas
+    before clipping (`distribution.aggregate_gradients_first`).
 
     Args:
         model: a compiled Keras model (built under `strategy.scope()` if distributed).
@@ -135,6 +150,10 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
         log_every: steps between metrics.jsonl lines.
         tokens_per_step: tokens in one global batch, for the tokens/s log.
         strategy: the tf.distribute strategy (only the chief writes to `output_dir`).
+        verbose: Keras `fit` verbosity; "auto" = a progress bar on a terminal, else one line
+            per checkpoint interval.
+        nonfinite_patience: logged non-finite losses in a row that stop the run.
+        callbacks: extra Keras callbacks.
 
     Returns:
         The step reached.
@@ -146,14 +165,18 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
     scratch = None
     if not chief:  # saving is collective: workers write to a scratch dir that is removed
         scratch = tempfile.mkdtemp(prefix="worker_checkpoints_")
+    if strategy.num_replicas_in_sync > 1:
+        aggregate_gradients_first(model.optimizer)
     with strategy.scope():
         step = restore_latest(model, checkpoint_dir)
+    if step:
+        print(f"resuming from the checkpoint at step {step} in {checkpoint_dir}", flush=True)
     if step >= max_steps:
         return step
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, scratch or checkpoint_dir,
                                          max_to_keep=keep_checkpoints)
-    callbacks = [_Checkpointer(manager, checkpoint_every, max_steps)]
+    callbacks = [_Checkpointer(manager, checkpoint_every, max_steps), *callbacks]
     if chief:
         os.makedirs(output_dir, exist_ok=True)
         callbacks.append(
@@ -164,6 +187,13 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
     else:
         callbacks.append(_MetricsLogger(None, None, log_every, tokens_per_step,
                                         nonfinite_patience))
+    _build_without_consuming_data(model, make_dataset, step)
+    if _is_multi_worker(strategy):
+        # Keras 3 reduces each step's logs with `strategy.reduce("MEAN", v, axis=0)` under
+        # MultiWorkerMirroredStrategy, which fails on scalars: give them a batch axis.
+        train_step = model.train_step
+        model.train_step = lambda data: tf.nest.map_structure(
+            lambda v: tf.reshape(v, [1]), train_step(data))
     epochs = math.ceil(max_steps / checkpoint_every)
     if verbose == "auto":  # the progress bar on a terminal, one line per epoch in a log file
         verbose = 1 if sys.stdout.isatty() else 2
@@ -177,6 +207,30 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
             verbose=verbose,
         )
     finally:
+        model.__dict__.pop("_maybe_symbolic_build", None)
+        model.__dict__.pop("train_step", None)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     return int(model.optimizer.iterations.numpy())
+
+
+def _build_without_consuming_data(model, make_dataset, step):
+    """Builds a model compiled under a strategy from a throwaway copy of the data.
+
+    Keras 3 (TF backend) builds such a model's metrics from the first batch of `fit`'s own
+    iterator and, with `steps_per_epoch`, then trains from the second batch: every `fit` call
+    would silently drop one batch and the data position would no longer be the step. Build
+    from a separate iterator, then make `fit`'s build a no-op (restored after `fit`).
+    """
+    strategy = getattr(model, "_distribute_strategy", None)
+    if strategy is None:
+        return  # Keras defers building to the traced step: no batch is consumed
+    batch = next(iter(make_dataset(step)))
+    # One replica's part is enough to build (Keras' own cross-replica MEAN of the batch
+    # fails on nested inputs under MultiWorkerMirroredStrategy).
+    local = tf.nest.map_structure(
+        lambda v: strategy.experimental_local_results(v)[0]
+        if isinstance(v, tf.distribute.DistributedValues) else v, batch)
+    with strategy.scope():
+        model._symbolic_build(data_batch=local)
+    model._maybe_symbolic_build = lambda *args, **kwargs: None

@@ -4,10 +4,14 @@ import dataclasses
 import glob
 import json
 import os
+import shutil
+import tempfile
 
 import keras
+import tensorflow as tf
 
 from keras_bert_zoo import models
+from keras_bert_zoo.training.distribution import jit_compile_per_replica
 from keras_bert_zoo.training.loop import fit_resumable, is_chief
 from keras_bert_zoo.training.optimizers import create_optimizer
 from keras_bert_zoo.training.precision import dtype_policy
@@ -45,6 +49,9 @@ class PretrainConfig:
     dropout: float = 0.1
     model_overrides: dict = dataclasses.field(default_factory=dict)  # e.g. {"num_layers": 2}
     verbose: str = "auto"
+    # Input pipelines the global batch is split into (0 = one per replica). The data stream is
+    # a function of (seed, batch_size, data_shards) only, whatever the devices and workers.
+    data_shards: int = 0
 
     def validate(self):
         """Raises ValueError naming the first bad field."""
@@ -75,6 +82,12 @@ class PretrainConfig:
             raise ValueError(f"--jit_compile={self.jit_compile!r}: use auto, true or false")
         if self.optimizer not in ("adamw", "lamb"):
             raise ValueError(f"--optimizer={self.optimizer!r}: use adamw or lamb")
+        if not isinstance(self.data_shards, int) or self.data_shards < 0:
+            raise ValueError(f"data_shards={self.data_shards!r} must be 0 (one per replica) "
+                             "or a positive integer")
+        if self.data_shards and self.batch_size % self.data_shards:
+            raise ValueError(f"--batch_size={self.batch_size} is not divisible by "
+                             f"data_shards={self.data_shards}")
         if self.max_predictions_per_seq >= self.seq_len:
             raise ValueError(
                 f"--max_predictions_per_seq={self.max_predictions_per_seq} must be smaller "
@@ -83,7 +96,8 @@ class PretrainConfig:
 
 
 def corpus_files(pattern, output_dir):
-    """The sorted files of `pattern`, or the embedded default corpus written under output_dir."""
+    """The sorted files of `pattern`, or the embedded default corpus written under output_dir
+    (pass a scratch directory on non-chief workers)."""
     if not pattern:
         from keras_bert_zoo.data.corpora import write_default_corpus
 
@@ -125,10 +139,41 @@ def get_strategy_cached(config):
     return _STRATEGY[config.strategy]
 
 
+def num_data_shards(config, strategy):
+    """Input pipelines the global batch is split into; checks it fits batch and replicas."""
+    replicas = strategy.num_replicas_in_sync
+    shards = config.data_shards or replicas
+    if shards % replicas:
+        raise ValueError(f"data_shards={shards} is not a multiple of the {replicas} replicas")
+    if config.batch_size % shards:
+        raise ValueError(
+            f"--batch_size={config.batch_size} (global) is not divisible by {shards} "
+            f"({replicas} replicas); use a multiple of {shards}"
+        )
+    return shards
+
+
 def make_dataset_fn(objective, files, tokenizer, config, strategy):
+    """`skip_batches -> dataset` for `fit_resumable`, with global batch semantics.
+
+    The global batch `i` is the concatenation over shards `s = 0..S-1` of batch `i` of shard
+    `s`: an input pipeline over its share of the files (or of the documents, with fewer files
+    than shards), seeded with `(seed, s)`, batched at `batch_size / S`. Replica `r` of `R`
+    trains on shards `r*S/R ... (r+1)*S/R - 1`, and each worker builds only its replicas'
+    shards (distinct files: a disjoint part of the stream). So the batches, and hence the
+    updates, do not depend on how replicas are placed on devices and machines, and a single
+    device with `data_shards=S` reproduces an `S`-replica run. A resumed run skips
+    `skip_batches` batches in every shard.
+    """
     from keras_bert_zoo.data.datasets import pretraining_dataset
 
-    def make(skip_batches, input_context=None):
+    shards = num_data_shards(config, strategy)
+    replicas = strategy.num_replicas_in_sync
+
+    def shard_dataset(index, skip_batches):
+        context = tf.distribute.InputContext(num_input_pipelines=shards,
+                                             input_pipeline_id=index,
+                                             num_replicas_in_sync=shards)
         ds = pretraining_dataset(
             objective,
             files,
@@ -136,25 +181,44 @@ def make_dataset_fn(objective, files, tokenizer, config, strategy):
             special_ids=tokenizer.special_token_ids,
             vocabulary_size=tokenizer.vocabulary_size,
             sequence_length=config.seq_len,
-            batch_size=(input_context.get_per_replica_batch_size(config.batch_size)
-                        if input_context else config.batch_size),
+            batch_size=config.batch_size // shards,
             max_predictions_per_seq=config.max_predictions_per_seq,
-            seed=config.seed,
+            seed=config.seed if shards == 1 else (config.seed, index),  # independent masks
             continuation_table=tokenizer.continuation_table(),
             whole_word=config.whole_word_masking,
             ngram_max=3 if objective == "mlm_sop" else 1,  # ALBERT's n-gram masking
-            input_context=input_context,
+            input_context=context if shards > 1 else None,
         )
         return ds.skip(skip_batches)
 
-    if strategy.num_replicas_in_sync == 1 and not getattr(
-        strategy, "cluster_resolver", None
-    ):
-        return make
+    def replica_dataset(replica, skip_batches):
+        per_replica = shards // replicas
+        parts = [shard_dataset(s, skip_batches)
+                 for s in range(replica * per_replica, (replica + 1) * per_replica)]
+        if len(parts) == 1:
+            return parts[0]
+        return tf.data.Dataset.zip(tuple(parts)).map(
+            lambda *batches: tf.nest.map_structure(lambda *t: tf.concat(t, 0), *batches)
+        )
+
+    if replicas == 1 and not getattr(strategy, "cluster_resolver", None):
+        return lambda skip_batches: replica_dataset(0, skip_batches)
+
+    def worker_dataset(skip_batches, context):
+        # This worker's replicas are a contiguous block; the strategy hands the elements of
+        # the dataset to its local replicas in turn.
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        datasets = [replica_dataset(r, skip_batches) for r in range(first, first + local)]
+        if local == 1:
+            return datasets[0]
+        return tf.data.Dataset.choose_from_datasets(
+            datasets, tf.data.Dataset.range(local).repeat()
+        )
 
     def distributed(skip_batches):
         return strategy.distribute_datasets_from_function(
-            lambda ctx: make(skip_batches, ctx)
+            lambda context: worker_dataset(skip_batches, context)
         )
 
     return distributed
@@ -187,7 +251,14 @@ def build_pretrainer(config, vocabulary_size, strategy):
             weight_decay=config.weight_decay,
             beta_2=0.98 if family in ("roberta", "bart") else 0.999,
         )
-        task.compile(optimizer=optimizer, jit_compile=jit)
+        distributed = strategy.num_replicas_in_sync > 1 or bool(
+            getattr(strategy, "cluster_resolver", None)
+        )
+        # Keras' jit_compile would put the cross-replica all-reduce inside one XLA program,
+        # which Mirrored/MultiWorkerMirrored cannot run: compile each replica's pass instead.
+        task.compile(optimizer=optimizer, jit_compile=jit and not distributed)
+        if jit and distributed and not isinstance(strategy, tf.distribute.TPUStrategy):
+            jit_compile_per_replica(task)
     if policy == "mixed_float16" and not isinstance(
         task.optimizer, keras.optimizers.LossScaleOptimizer
     ):
@@ -213,22 +284,30 @@ def pretrain(config):
         os.makedirs(config.output_dir, exist_ok=True)
         with open(os.path.join(config.output_dir, "config.json"), "w") as f:
             json.dump(dataclasses.asdict(config), f, indent=1)
-    files = corpus_files(config.corpus, config.output_dir)
-    tokenizer = prepare_tokenizer(family, config, files)
-    backbone, task = build_pretrainer(config, tokenizer.vocabulary_size, strategy)
-    make_dataset = make_dataset_fn(objective, files, tokenizer, config, strategy)
-    step = fit_resumable(
-        task,
-        make_dataset,
-        output_dir=config.output_dir,
-        max_steps=config.max_steps,
-        checkpoint_every=config.checkpoint_every,
-        keep_checkpoints=config.keep_checkpoints,
-        log_every=config.log_every,
-        tokens_per_step=config.batch_size * config.seq_len,
-        strategy=strategy,
-        verbose=config.verbose,
-    )
+    num_data_shards(config, strategy)  # fail before any work if the batch does not split
+    # Non-chief workers write nothing under output_dir: their copy of the default corpus goes
+    # to a scratch directory, removed at the end.
+    scratch = None if chief else tempfile.mkdtemp(prefix="pretrain_worker_")
+    try:
+        files = corpus_files(config.corpus, scratch or config.output_dir)
+        tokenizer = prepare_tokenizer(family, config, files)
+        backbone, task = build_pretrainer(config, tokenizer.vocabulary_size, strategy)
+        make_dataset = make_dataset_fn(objective, files, tokenizer, config, strategy)
+        step = fit_resumable(
+            task,
+            make_dataset,
+            output_dir=config.output_dir,
+            max_steps=config.max_steps,
+            checkpoint_every=config.checkpoint_every,
+            keep_checkpoints=config.keep_checkpoints,
+            log_every=config.log_every,
+            tokens_per_step=config.batch_size * config.seq_len,
+            strategy=strategy,
+            verbose=config.verbose,
+        )
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     backbone_path = os.path.join(config.output_dir, "backbone.keras")
     if chief:
         save_atomic(backbone, backbone_path)

@@ -1,0 +1,215 @@
+"""Distributed pretraining on one CPU: Mirrored over 2 logical devices, MultiWorkerMirrored with
+2 local worker processes, preemption and resume, mixed precision + XLA under a strategy.
+
+Every run is a process (`run_pretrain.py` runs recipes/pretrain.py), since logical devices and
+TF_CONFIG must be set before TensorFlow starts. All runs train the same tiny BERT with the same
+seed and global batch 8 split into 2 data shards, without dropout, so the global batches (and
+the updates) are the same whatever the devices.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+HELPER = os.path.join(os.path.dirname(__file__), "run_pretrain.py")
+TINY = json.dumps({"num_layers": 1, "hidden_dim": 32, "num_heads": 2, "intermediate_dim": 64})
+TIMEOUT = 300  # seconds for any one run
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A 4-file corpus and a 500-word vocabulary shared by every run."""
+    from keras_bert_zoo.data.corpora import write_default_corpus
+    from keras_bert_zoo.tokenizers import train_tokenizer
+
+    root = tmp_path_factory.mktemp("distributed")
+    paths = write_default_corpus(str(root / "corpus"), num_files=4, max_documents=400)
+    train_tokenizer("bert", paths, 500).save(str(root / "tokenizer"))
+    return root
+
+
+def recipe_flags(data, output_dir, *extra, max_steps=6):
+    return ["--model=bert_tiny", f"--corpus={data}/corpus/*.txt",
+            f"--tokenizer_dir={data}/tokenizer", f"--output_dir={output_dir}",
+            f"--max_steps={max_steps}", "--warmup_steps=2", "--checkpoint_every=3",
+            "--log_every=3", "--batch_size=8", "--seq_len=32", "--max_predictions_per_seq=5",
+            "--dropout=0", "--jit_compile=false", f"--model_overrides={TINY}", *extra]
+
+
+def start(helper_flags, flags, log_path, tf_config=None, tmpdir=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
+    if tmpdir is not None:  # where a worker's scratch directories go
+        env["TMPDIR"] = str(tmpdir)
+    log = open(log_path, "w")
+    return subprocess.Popen([sys.executable, HELPER, *helper_flags, "--", *flags],
+                            stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def kill(process):
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def wait_all(processes, logs, timeout=TIMEOUT):
+    """Waits for every process (killing all of them on timeout); asserts they succeeded."""
+    deadline = time.monotonic() + timeout
+    try:
+        for process in processes:
+            process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pytest.fail("a run timed out:\n" + "\n".join(tail(log) for log in logs))
+    finally:
+        for process in processes:
+            kill(process)
+    for process, log in zip(processes, logs):
+        assert process.returncode == 0, tail(log)
+
+
+def tail(log, n=3000):
+    return open(log).read()[-n:]
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def cluster(n):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(n)]
+    return [{"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
+            for i in range(n)]
+
+
+def load(path):
+    with np.load(path) as f:
+        return [f[k] for k in f.files]
+
+
+def max_difference(a, b):
+    assert len(a) == len(b)
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def single_device(data):
+    """The reference: one device, the global batch built from the same 2 shards."""
+    out = data / "single"
+    log = str(data / "single.log")
+    wait_all([start(["--data_shards=2", f"--dump={data}/single.npz"],
+                    recipe_flags(data, out, "--strategy=default"), log)], [log])
+    return load(data / "single.npz")
+
+
+def test_mirrored_two_devices_equals_single_device(data, single_device):
+    out = data / "mirrored"
+    log = str(data / "mirrored.log")
+    wait_all([start(["--logical_cpus=2", f"--dump={data}/mirrored.npz"],
+                    recipe_flags(data, out, "--strategy=mirrored"), log)], [log])
+    difference = max_difference(load(data / "mirrored.npz"), single_device)
+    print(f"mirrored vs single device: max |dw| = {difference:.2e}")
+    assert difference < 1e-5
+    records = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [r["step"] for r in records] == [3, 6]
+
+
+def test_mirrored_mixed_bfloat16_with_xla(data):
+    out = data / "bf16"
+    log = str(data / "bf16.log")
+    flags = recipe_flags(data, out, "--strategy=mirrored", "--mixed_precision=bfloat16",
+                         max_steps=3)
+    flags = [f for f in flags if not f.startswith("--jit_compile")] + ["--jit_compile=true"]
+    wait_all([start(["--logical_cpus=2"], flags, log)], [log])
+    records = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert records[-1]["step"] == 3 and np.isfinite(records[-1]["loss"])
+
+
+@pytest.mark.slow
+def test_multi_worker_recipe_equals_single_worker(data, single_device, tmp_path):
+    out = data / "multi_worker"
+    configs = cluster(2)
+    logs = [str(tmp_path / f"worker{i}.log") for i in range(2)]
+    scratch = [tmp_path / f"tmp{i}" for i in range(2)]
+    for d in scratch:
+        d.mkdir()
+    # The worker writes under its own output_dir only if it (wrongly) writes at all.
+    outputs = [out, tmp_path / "worker1_output"]
+    processes = []
+    try:
+        for i in range(2):
+            processes.append(start([f"--dump={tmp_path}/w{i}.npz"],
+                                   recipe_flags(data, outputs[i], "--strategy=multi_worker"),
+                                   logs[i], configs[i], scratch[i]))
+    finally:
+        wait_all(processes, logs)
+    chief, worker = load(tmp_path / "w0.npz"), load(tmp_path / "w1.npz")
+    assert max_difference(chief, worker) == 0.0
+    difference = max_difference(chief, single_device)
+    print(f"2 workers vs single worker: max |dw| = {difference:.2e}")
+    assert difference < 1e-5
+    assert (out / "backbone.keras").exists() and (out / "checkpoints").is_dir()
+    assert not outputs[1].exists(), sorted(os.listdir(outputs[1]))
+    assert not any(scratch[1].iterdir()), "worker scratch directories were not removed"
+
+
+@pytest.mark.slow
+def test_killed_worker_resumes_from_last_checkpoint(data, single_device, tmp_path):
+    out = tmp_path / "run"  # shared by both workers, as on a cluster file system
+    checkpoints = out / "checkpoints"
+    flags = recipe_flags(data, out, "--strategy=multi_worker")
+    logs = [str(tmp_path / f"worker{i}.log") for i in range(2)]
+    configs = cluster(2)
+    processes = []
+    try:
+        for i in range(2):  # slow steps, so that the kill lands mid-run
+            processes.append(start(["--step_delay=1.0"], flags, logs[i], configs[i]))
+        deadline = time.monotonic() + TIMEOUT
+        state = checkpoints / "checkpoint"  # written after the checkpoint's files
+        while not (state.exists() and "ckpt-3" in state.read_text()):
+            assert time.monotonic() < deadline, tail(logs[0])
+            assert all(p.poll() is None for p in processes), tail(logs[0]) + tail(logs[1])
+            time.sleep(0.05)
+        os.killpg(processes[1].pid, signal.SIGKILL)  # preempt worker 1
+        # Worker 0's collectives now fail or hang: the job is restarted as a whole, as a
+        # cluster manager does (Keras BackupAndRestore has the same contract).
+        kill(processes[0])
+    finally:
+        for process in processes:
+            kill(process)
+    assert not (checkpoints / "ckpt-6.index").exists(), "the run was not interrupted"
+    last = int(open(checkpoints / "checkpoint").read().split('"')[1].rsplit("-", 1)[1])
+    assert last >= 3
+
+    logs = [str(tmp_path / f"restart{i}.log") for i in range(2)]
+    configs = cluster(2)
+    processes = []
+    try:
+        for i in range(2):
+            processes.append(start([f"--dump={tmp_path}/w{i}.npz"], flags, logs[i], configs[i]))
+    finally:
+        wait_all(processes, logs)
+    for log in logs:
+        assert f"resuming from the checkpoint at step {last}" in open(log).read()
+    assert (checkpoints / "ckpt-6.index").exists()
+    resumed = load(tmp_path / "w0.npz")
+    assert max_difference(resumed, load(tmp_path / "w1.npz")) == 0.0
+    # No completed step is lost or repeated: the end state is the uninterrupted run's.
+    difference = max_difference(resumed, single_device)
+    print(f"preempted and resumed vs uninterrupted: max |dw| = {difference:.2e}")
+    assert difference < 1e-5
