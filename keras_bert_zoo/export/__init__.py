@@ -2,5 +2,15 @@
 
 from keras_bert_zoo.export.saved_model import (export_model_dir, export_saved_model,
                                                float32_copy)
+from keras_bert_zoo.export.embedder_export import build_embedder_module, export_embedder  # noqa
+from keras_bert_zoo.export.seq2seq_export import build_seq2seq_module, export_seq2seq  # noqa
 
-__all__ = ["export_model_dir", "export_saved_model", "float32_copy"]
+__all__ = [
+    "build_embedder_module",
+    "build_seq2seq_module",
+    "export_embedder",
+    "export_model_dir",
+    "export_saved_model",
+    "export_seq2seq",
+    "float32_copy",
+]

@@ -120,8 +120,23 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None, **options):
         `tag_ids`; QA: `serving_default(question, context)` -> `answer`, `start_char`,
         `end_char` (-1 for no answer), `score`, and `serve_tokenized(...)` (options:
         `max_answer_length`, `max_question_length`, `n_best_size`, `null_score_threshold`).
+        seq2seq: `serving_default(text)` -> `generated_text` (options: `sampler` "greedy" or
+        "beam", `max_length`, `num_beams`, `length_penalty`, `source_length`); embedder:
+        `serving_default(text)` -> `embedding`, `serve_tokenized(...)` -> `embedding`.
     The model is exported in float32 even if it was trained under a mixed-precision policy.
     """
+    # Imported here: these modules import helpers from this one.
+    from keras_bert_zoo.export.embedder_export import build_embedder_module
+    from keras_bert_zoo.export.seq2seq_export import build_seq2seq_module
+    from keras_bert_zoo.tasks.embedder import TextEmbedder
+    from keras_bert_zoo.tasks.seq2seq import Seq2SeqGenerator
+
+    if isinstance(task_model, Seq2SeqGenerator):
+        module, signatures = build_seq2seq_module(task_model, preprocessor, **options)
+        return _atomic_save(module, path, signatures)
+    if isinstance(task_model, TextEmbedder):
+        module, signatures = build_embedder_module(task_model, preprocessor)
+        return _atomic_save(module, path, signatures)
     if isinstance(task_model, TokenTagger):
         module, signatures = build_tagger_module(task_model, preprocessor)
         return _atomic_save(module, path, signatures)

@@ -127,6 +127,7 @@ class FinetuneConfig:
     label_column: str = "label"
     problem_type: str = "single_label"
     seq_len: int = 128
+    target_len: int = 32  # seq2seq: target tokens including <s> and </s>
     batch_size: int = 32
     epochs: int = 3
     learning_rate: float = 5e-5
@@ -327,6 +328,57 @@ def _finetune_qa(config, strategy, policy):
     return model, preprocessor, metrics
 
 
+def _finetune_seq2seq(config, strategy, policy):
+    """JSONL/CSV/TSV source/target pairs -> Seq2SeqGenerator; dev metrics: ROUGE, token acc."""
+    from keras_bert_zoo.data.tables import read_table
+    from keras_bert_zoo.models import BartBackbone
+    from keras_bert_zoo.tasks.seq2seq import Seq2SeqGenerator, rouge, seq2seq_dataset
+
+    if not config.train_file:
+        raise ValueError("--task=seq2seq needs --train_file with source/target columns")
+    columns = [config.text_column, config.label_column]
+    train = read_table(config.train_file, columns)
+    if config.dev_file:
+        dev = read_table(config.dev_file, columns)
+    else:
+        order = np.random.default_rng(config.seed).permutation(len(train[columns[0]]))
+        n_dev = max(1, len(order) // 10)
+        dev = {k: [v[i] for i in order[:n_dev]] for k, v in train.items()}
+        train = {k: [v[i] for i in order[n_dev:]] for k, v in train.items()}
+    if config.max_train_examples:
+        train = {k: v[: config.max_train_examples] for k, v in train.items()}
+    sources, targets = train[columns[0]], train[columns[1]]
+    with strategy.scope():
+        backbone, preprocessor = load_pretrained(config.pretrained,
+                                                 sequence_length=config.seq_len, dtype=policy)
+        if not isinstance(backbone, BartBackbone):
+            raise ValueError(f"--task=seq2seq needs a BART backbone, got "
+                             f"{type(backbone).__name__}")
+        model = Seq2SeqGenerator(backbone, preprocessor=preprocessor)
+        steps_per_epoch = max(1, len(sources) // config.batch_size)
+        total = steps_per_epoch * config.epochs
+        model.compile(optimizer=create_optimizer(
+            learning_rate=config.learning_rate, total_steps=total,
+            warmup_steps=int(total * config.warmup_fraction), weight_decay=config.weight_decay,
+            beta_2=0.98))
+
+    def make_dataset(skip):
+        ds = seq2seq_dataset(preprocessor.tokenizer, sources, targets,
+                             source_length=config.seq_len, target_length=config.target_len,
+                             batch_size=config.batch_size, shuffle=True, seed=config.seed,
+                             drop_remainder=True)
+        return ds.repeat().skip(skip)
+
+    _fit(model, config, strategy, total, steps_per_epoch, make_dataset)
+    generated = model.generate(dev[columns[0]], max_length=config.target_len - 2)
+    metrics = rouge(list(generated), dev[columns[1]])
+    metrics.update({"train_examples": len(sources), "dev_examples": len(dev[columns[0]]),
+                    "examples": [{"source": s_[:200], "target": t, "generated": g}
+                                 for s_, t, g in list(zip(dev[columns[0]], dev[columns[1]],
+                                                          generated))[:5]]})
+    return model, preprocessor, metrics
+
+
 def _fit(model, config, strategy, total, steps_per_epoch, make_dataset):
     fit_resumable(model, make_dataset, output_dir=config.output_dir, max_steps=total,
                   checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
@@ -355,14 +407,13 @@ def finetune(config):
     strategy = get_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
     policy = dtype_policy(config.mixed_precision)
-    if config.task in ("tag", "qa"):
-        run = _finetune_tagger if config.task == "tag" else _finetune_qa
+    if config.task in ("tag", "qa", "seq2seq"):
+        run = {"tag": _finetune_tagger, "qa": _finetune_qa,
+               "seq2seq": _finetune_seq2seq}[config.task]
         model, preprocessor, metrics = run(config, strategy, policy)
         metrics["task"] = config.task
         _save(config, strategy, model, preprocessor, metrics)
         return {"metrics": metrics, "model": model, "preprocessor": preprocessor}
-    if config.task == "seq2seq":
-        raise NotImplementedError("--task=seq2seq is not available yet")
     tx, tp, ty, dx, dp, dy = _classification_data(config)
     if config.problem_type == "multi_label":
         train_labels, class_names = encode_multi_labels(ty)

@@ -83,3 +83,35 @@ def test_dataset_flag_is_for_classification_only(tmp_path):
                             output_dir=str(tmp_path / "x"))
     with pytest.raises(ValueError, match="--dataset=tweets is a classification set"):
         finetune(config)
+
+
+@pytest.mark.slow
+def test_seq2seq_headlines_train_report_rouge_and_export(tmp_path):
+    import tensorflow as tf
+
+    from keras_bert_zoo.data.corpora import bbc_news
+    from keras_bert_zoo.training.pretrain import PretrainConfig, pretrain
+
+    pretrained = str(tmp_path / "bart")
+    pretrain(PretrainConfig(model="bart_base", output_dir=pretrained, vocabulary_size=1000,
+                            seq_len=48, batch_size=8, max_steps=4, warmup_steps=1,
+                            checkpoint_every=4, verbose=0,
+                            model_overrides={"num_layers": 1, "hidden_dim": 32, "num_heads": 2,
+                                             "intermediate_dim": 64}))
+    texts, _, headlines = bbc_news()
+    with open(tmp_path / "train.jsonl", "w") as f:
+        for text, headline in list(zip(texts, headlines))[:48]:
+            body = text.split("\n", 1)[-1]
+            f.write(json.dumps({"article": body, "headline": headline}) + "\n")
+    config = FinetuneConfig(task="seq2seq", pretrained=pretrained,
+                            output_dir=str(tmp_path / "s2s"),
+                            train_file=str(tmp_path / "train.jsonl"), text_column="article",
+                            label_column="headline", seq_len=48, target_len=12, batch_size=8,
+                            epochs=1, learning_rate=1e-3, verbose=0)
+    metrics = finetune(config)["metrics"]
+    assert {"rouge1", "rouge2", "rougeL"} <= set(metrics) and metrics["dev_examples"] == 4
+    assert len(metrics["examples"]) == 4 and all("generated" in e for e in metrics["examples"])
+    path = export_model_dir(str(tmp_path / "s2s"), str(tmp_path / "s2s_export"))
+    out = tf.saved_model.load(path).signatures["serving_default"](
+        text=tf.constant(["Shares rose sharply today.", ""]))
+    assert out["generated_text"].shape == (2,)
