@@ -171,13 +171,18 @@ class FinetuneConfig:
 
 
 def load_pretrained(directory, *, sequence_length, dtype=None):
-    """`(backbone, preprocessor)` from a pretrain output dir or a Hugging Face model dir."""
+    """`(backbone, preprocessor)` from a pretrain output dir (`backbone.keras` + `tokenizer/`),
+    a `recipes/convert.py` output dir (`backbone.keras` + tokenizer files beside it) or a
+    Hugging Face model dir (`config.json` + `model.safetensors` + tokenizer files)."""
     from keras_bert_zoo.tokenizers import Preprocessor, load_tokenizer
 
     if os.path.exists(os.path.join(directory, "backbone.keras")):
         backbone = keras.saving.load_model(os.path.join(directory, "backbone.keras"),
                                            safe_mode=True)
-        tokenizer = load_tokenizer(os.path.join(directory, "tokenizer"))
+        tokenizer_dir = os.path.join(directory, "tokenizer")
+        if not os.path.isdir(tokenizer_dir):
+            tokenizer_dir = directory  # written by recipes/convert.py
+        tokenizer = load_tokenizer(tokenizer_dir)
         preprocessor = Preprocessor(tokenizer, sequence_length=sequence_length)
     elif os.path.exists(os.path.join(directory, "config.json")):
         from keras_bert_zoo.convert import from_huggingface
@@ -185,8 +190,8 @@ def load_pretrained(directory, *, sequence_length, dtype=None):
         backbone, preprocessor = from_huggingface(directory, sequence_length=sequence_length)
     else:
         raise FileNotFoundError(
-            f"{directory!r} has neither backbone.keras (a pretrain run) nor config.json "
-            "(a Hugging Face model)"
+            f"{directory!r} has neither backbone.keras (a pretrain or convert run) nor "
+            "config.json (a Hugging Face model)"
         )
     if dtype and dtype != "float32":
         config = backbone.get_config()

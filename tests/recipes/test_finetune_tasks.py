@@ -115,3 +115,23 @@ def test_seq2seq_headlines_train_report_rouge_and_export(tmp_path):
     out = tf.saved_model.load(path).signatures["serving_default"](
         text=tf.constant(["Shares rose sharply today.", ""]))
     assert out["generated_text"].shape == (2,)
+
+
+def test_pretrained_dir_written_by_convert_is_accepted(tmp_path):
+    import numpy as np
+
+    from keras_bert_zoo.models import BertBackbone
+    from keras_bert_zoo.tokenizers import Preprocessor, WordPieceTokenizer
+    from keras_bert_zoo.training.finetune import load_pretrained
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]
+    backbone = BertBackbone(vocabulary_size=len(vocab), num_layers=1, num_heads=2,
+                            hidden_dim=8, intermediate_dim=16)
+    backbone.save(str(tmp_path / "backbone.keras"))  # the layout of recipes/convert.py
+    Preprocessor(WordPieceTokenizer(vocab), sequence_length=8).save(str(tmp_path))
+    loaded, preprocessor = load_pretrained(str(tmp_path), sequence_length=6)
+    inputs = preprocessor(["hello world"])
+    assert inputs["token_ids"].numpy().tolist() == [[2, 5, 6, 3, 0, 0]]
+    np.testing.assert_allclose(loaded(inputs)["pooled_output"], backbone(inputs)["pooled_output"])
+    with pytest.raises(FileNotFoundError, match="neither backbone.keras"):
+        load_pretrained(str(tmp_path / "missing"), sequence_length=6)
