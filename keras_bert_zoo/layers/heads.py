@@ -62,12 +62,22 @@ class MaskedLMHead(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, mask_positions):
-        x = ops.take_along_axis(inputs, ops.expand_dims(mask_positions, -1), axis=1)
-        x = self.layer_norm(self.transform(x))
-        # (batch, num_masked, vocab); float32 so the softmax and loss never overflow.
+        # Gather the masked rows from the flattened (batch * length, width) states: a plain
+        # gather, whose gradient is a sparse IndexedSlices instead of a dense scatter.
+        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        width = inputs.shape[-1]
+        num_masked = ops.shape(mask_positions)[1]
+        rows = ops.cast(mask_positions, "int32") + length * ops.expand_dims(
+            ops.arange(batch, dtype="int32"), -1)
+        x = ops.take(ops.reshape(inputs, (-1, width)), ops.reshape(rows, (-1,)), axis=0)
+        x = self.layer_norm(self.transform(x))  # (batch * num_masked, width)
+        # One 2-D matmul against the transposed table (oneDNN folds the transpose); in the
+        # compute dtype, which under mixed_bfloat16 is ~2x faster than float32 on CPUs with
+        # bf16 dot instructions. Logits leave in float32 so the softmax and loss never overflow.
         table = ops.cast(self.token_embedding.embeddings, x.dtype)
         logits = ops.matmul(x, ops.transpose(table))
-        return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
+        logits = ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
+        return ops.reshape(logits, (batch, num_masked, self.token_embedding.input_dim))
 
     def compute_output_shape(self, inputs_shape, mask_positions_shape):
         return tuple(mask_positions_shape) + (self.token_embedding.input_dim,)
