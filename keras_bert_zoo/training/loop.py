@@ -43,7 +43,12 @@ class _Checkpointer(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self._step()
-        if step % self.every == 0 or step >= self.max_steps:
+        loss = (logs or {}).get("loss")
+        finite = loss is None or bool(np.all(np.isfinite(np.asarray(loss, dtype="float64"))))
+        # Never checkpoint weights a non-finite loss may have reached: the last good checkpoint
+        # must stay the newest one. (Every worker sees the same reduced loss, so the collective
+        # save is skipped everywhere at once.)
+        if finite and (step % self.every == 0 or step >= self.max_steps):
             self.manager.save(checkpoint_number=step)
         if step >= self.max_steps:
             self.model.stop_training = True
