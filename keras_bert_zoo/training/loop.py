@@ -57,9 +57,10 @@ class _Checkpointer(keras.callbacks.Callback):
 class _MetricsLogger(keras.callbacks.Callback):
     """Appends one JSON line per logging step and mirrors it to TensorBoard."""
 
-    def __init__(self, path, log_dir, every, tokens_per_step, nonfinite_patience):
+    def __init__(self, path, log_dir, every, tokens_per_step, nonfinite_patience,
+                 max_steps=None):
         super().__init__()
-        self.path, self.every = path, every
+        self.path, self.every, self.max_steps = path, every, max_steps
         self.tokens_per_step = tokens_per_step
         self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
         self.nonfinite_patience = nonfinite_patience
@@ -84,7 +85,8 @@ class _MetricsLogger(keras.callbacks.Callback):
                 )
         else:
             self.nonfinite = 0
-        if step % self.every:
+        final = self.max_steps is not None and step >= self.max_steps
+        if step % self.every and not final:  # log every `every` steps, and the last step
             return
         now = time.perf_counter()
         steps = max(step - self.last_step, 1)
@@ -187,11 +189,11 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
         callbacks.append(
             _MetricsLogger(os.path.join(output_dir, "metrics.jsonl"),
                            os.path.join(output_dir, "logs"), log_every, tokens_per_step,
-                           nonfinite_patience)
+                           nonfinite_patience, max_steps)
         )
     else:
         callbacks.append(_MetricsLogger(None, None, log_every, tokens_per_step,
-                                        nonfinite_patience))
+                                        nonfinite_patience, max_steps))
     _build_without_consuming_data(model, make_dataset, step)
     if _is_multi_worker(strategy):
         # Keras 3 reduces each step's logs with `strategy.reduce("MEAN", v, axis=0)` under
