@@ -8,6 +8,8 @@ import sys
 import keras
 import pytest
 
+import keras_bert_zoo  # noqa: F401  (registers the classes stored in .keras files)
+
 RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "pretrain.py")
 TINY = json.dumps({"num_layers": 1, "hidden_dim": 32, "num_heads": 2, "intermediate_dim": 64})
 
