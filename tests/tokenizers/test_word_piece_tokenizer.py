@@ -13,7 +13,8 @@ from keras_bert_zoo.tokenizers import WordPieceTokenizer
 from keras_bert_zoo.tokenizers import load_tokenizer
 from tests.tokenizers import bert_reference
 
-DATA = "/work/shared/data"
+# Reference outputs of the original tokenizer and model (copied from the shared data set).
+DATA = os.path.join(os.path.dirname(__file__), "..", "convert", "data")
 REFERENCE = os.path.join(DATA, "minilm_reference.npz")
 
 # Lines that stress the basic tokenizer: the ellipsis tf-text case-folds, accents, CJK, control
