@@ -214,34 +214,48 @@ def _classification_data(config):
         tx, ty, dx, dy = split_train_dev(texts, labels, seed=config.seed,
                                          limit=config.max_train_examples or None)
         return tx, None, ty, dx, None, dy
-    from keras_bert_zoo.data.tables import read_table
 
     pair = config.task == "pair"
     columns = [config.text_column, config.label_column]
     if pair:
         columns.insert(1, config.text_pair_column)
-    train = read_table(config.train_file, columns)
-    if config.dev_file:
-        dev = read_table(config.dev_file, columns)
-    else:  # hold out 10% of the training file
-        order = np.random.default_rng(config.seed).permutation(len(train[config.text_column]))
-        n_dev = max(1, len(order) // 10)
-        dev = {k: [v[i] for i in order[:n_dev]] for k, v in train.items()}
-        train = {k: [v[i] for i in order[n_dev:]] for k, v in train.items()}
-    if config.max_train_examples:
-        train = {k: v[: config.max_train_examples] for k, v in train.items()}
+    train, dev = _read_tables(config, columns)
     get = lambda table, col: table[col] if pair or col != config.text_pair_column else None  # noqa
     return (train[config.text_column], get(train, config.text_pair_column),
             train[config.label_column], dev[config.text_column],
             get(dev, config.text_pair_column), dev[config.label_column])
 
 
+def _hold_out(size, seed):
+    """Seeded (train indices, dev indices): 10% (at least one example) held out."""
+    order = np.random.default_rng(seed).permutation(size)
+    n_dev = max(1, size // 10)
+    return order[n_dev:], order[:n_dev]
+
+
 def _split_examples(train, dev, seed):
+    """`(train, dev)` example lists; without dev examples, 10% of train are held out."""
     if dev:
         return train, dev
-    order = np.random.default_rng(seed).permutation(len(train))
-    n_dev = max(1, len(order) // 10)
-    return [train[i] for i in order[n_dev:]], [train[i] for i in order[:n_dev]]
+    train_idx, dev_idx = _hold_out(len(train), seed)
+    return [train[i] for i in train_idx], [train[i] for i in dev_idx]
+
+
+def _read_tables(config, columns):
+    """`(train, dev)` tables of `columns` from --train_file and --dev_file (or 10% of train),
+    with the training table cut to --max_train_examples."""
+    from keras_bert_zoo.data.tables import read_table
+
+    train = read_table(config.train_file, columns)
+    if config.dev_file:
+        dev = read_table(config.dev_file, columns)
+    else:
+        train_idx, dev_idx = _hold_out(len(train[columns[0]]), config.seed)
+        dev = {k: [v[i] for i in dev_idx] for k, v in train.items()}
+        train = {k: [v[i] for i in train_idx] for k, v in train.items()}
+    if config.max_train_examples:
+        train = {k: v[: config.max_train_examples] for k, v in train.items()}
+    return train, dev
 
 
 def _array_dataset(arrays, batch_size, seed):
@@ -335,23 +349,13 @@ def _finetune_qa(config, strategy, policy):
 
 def _finetune_seq2seq(config, strategy, policy):
     """JSONL/CSV/TSV source/target pairs -> Seq2SeqGenerator; dev metrics: ROUGE, token acc."""
-    from keras_bert_zoo.data.tables import read_table
     from keras_bert_zoo.models import BartBackbone
     from keras_bert_zoo.tasks.seq2seq import Seq2SeqGenerator, rouge, seq2seq_dataset
 
     if not config.train_file:
         raise ValueError("--task=seq2seq needs --train_file with source/target columns")
     columns = [config.text_column, config.label_column]
-    train = read_table(config.train_file, columns)
-    if config.dev_file:
-        dev = read_table(config.dev_file, columns)
-    else:
-        order = np.random.default_rng(config.seed).permutation(len(train[columns[0]]))
-        n_dev = max(1, len(order) // 10)
-        dev = {k: [v[i] for i in order[:n_dev]] for k, v in train.items()}
-        train = {k: [v[i] for i in order[n_dev:]] for k, v in train.items()}
-    if config.max_train_examples:
-        train = {k: v[: config.max_train_examples] for k, v in train.items()}
+    train, dev = _read_tables(config, columns)
     sources, targets = train[columns[0]], train[columns[1]]
     with strategy.scope():
         backbone, preprocessor = load_pretrained(config.pretrained,
