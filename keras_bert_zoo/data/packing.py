@@ -112,8 +112,9 @@ def pack_segments(
     budget = sequence_length - num_special
     if budget < 1:
         raise ValueError(
-            f"sequence_length={sequence_length} leaves no room for tokens after "
-            f"{num_special} special tokens"
+            f"sequence_length={sequence_length} is too short: it leaves no room for tokens "
+            f"after the {num_special} special tokens of the {layout!r} layout; use at least "
+            f"{num_special + 1}"
         )
     final_a, final_b = tf.unstack(truncated_lengths(a.row_lengths(), b.row_lengths(), budget))
     a = tf.ragged.boolean_mask(a, tf.ragged.range(a.row_lengths()) < tf.expand_dims(final_a, 1))

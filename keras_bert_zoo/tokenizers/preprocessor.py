@@ -3,9 +3,8 @@
 Layouts (ids, then segment ids for BERT/ALBERT):
     bert, albert:   [CLS] A [SEP] B [SEP]      0 0..0 0 1..1 1
     roberta, bart:  <s> A </s> </s> B </s>     (no segment ids)
-Pairs too long are truncated "longest first" like the original BERT `_truncate_seq_pair`:
-remove one token from the end of the longer segment (B on ties) until they fit. The final
-lengths follow arithmetically, so a whole ragged batch is truncated with a few vector ops.
+Pairs too long are truncated "longest first" like the original BERT `_truncate_seq_pair`
+(`keras_bert_zoo.data.packing`, shared with the pretraining data).
 """
 
 import json
@@ -14,52 +13,13 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_bert_zoo.data.packing import pack_segments
 from keras_bert_zoo.tokenizers import families
 from keras_bert_zoo.tokenizers.tokenizer import load_tokenizer
 
 CONFIG_FILENAME = "preprocessor_config.json"
 
 _LAYOUTS = {"bert": "bert", "albert": "bert", "roberta": "roberta", "bart": "roberta"}
-
-
-def truncated_lengths(length_a, length_b, budget):
-    """Final lengths of the original BERT `_truncate_seq_pair` loop, in closed form.
-
-    Args:
-        length_a, length_b: int tensors, the segment lengths.
-        budget: the number of tokens left for the two segments.
-
-    Example:
-    >>> [int(n) for n in truncated_lengths(10, 4, 9)]  # only the longer one is cut
-    [5, 4]
-    >>> [int(n) for n in truncated_lengths(10, 9, 9)]
-    [5, 4]
-    """
-    length_a = tf.convert_to_tensor(length_a)
-    length_b = tf.cast(length_b, length_a.dtype)
-    budget = tf.maximum(tf.cast(budget, length_a.dtype), 0)
-    half = budget // 2
-    # The shorter segment survives whole if it is at most half of the budget and the longer
-    # one takes the rest; otherwise both meet at half the budget, A keeping the odd token
-    # (the loop cuts B on ties).
-    a = tf.where(
-        (length_a <= length_b) & (length_a <= half),
-        length_a,
-        tf.where((length_b < length_a) & (length_b <= half), budget - length_b, budget - half),
-    )
-    fits = length_a + length_b <= budget
-    return tf.where(fits, length_a, a), tf.where(fits, length_b, budget - a)
-
-
-def _head(ragged, lengths):
-    """Keeps the first `lengths[i]` items of row i."""
-    positions = tf.ragged.range(ragged.row_lengths())
-    keep = positions < tf.cast(lengths, positions.dtype)[:, tf.newaxis]
-    return tf.ragged.boolean_mask(ragged, keep)
-
-
-def _column(batch_size, value):
-    return tf.fill([batch_size, 1], tf.constant(value, tf.int32))
 
 
 def pack_inputs(
@@ -73,6 +33,9 @@ def pack_inputs(
     layout="bert",
 ):
     """Packs ragged token ids into fixed-length model inputs, truncating longest first.
+
+    `keras_bert_zoo.data.pack_segments` (the one packer of the package) with the inputs a
+    family's backbone takes: the "roberta" layout has no `segment_ids`.
 
     Args:
         segments_a: int RaggedTensor (batch, None), the first segments (no special tokens).
@@ -92,42 +55,10 @@ def pack_inputs(
     >>> outputs["token_ids"].numpy().tolist(), outputs["segment_ids"].numpy().tolist()
     ([[1, 5, 6, 2, 8, 2]], [[0, 0, 0, 0, 1, 1]])
     """
-    if layout not in ("bert", "roberta"):
-        raise ValueError(f"layout={layout!r}; expected 'bert' or 'roberta'")
-    num_special = 2 if segments_b is None else (3 if layout == "bert" else 4)
-    if sequence_length < num_special:
-        raise ValueError(
-            f"sequence_length={sequence_length} is too short for the {num_special} special "
-            f"tokens of the {layout!r} layout; use at least {num_special}"
-        )
-    segments_a = tf.cast(segments_a, tf.int32)
-    batch_size = segments_a.nrows(out_type=tf.int32)
-    length_a = segments_a.row_lengths()
-    cls, sep = _column(batch_size, cls_id), _column(batch_size, sep_id)
-    if segments_b is None:
-        segments_a = _head(segments_a, tf.minimum(length_a, sequence_length - 2))
-        token_ids = tf.concat([cls, segments_a, sep], axis=1)
-        segment_ids = tf.zeros_like(token_ids)
-    else:
-        segments_b = tf.cast(segments_b, tf.int32)
-        keep_a, keep_b = truncated_lengths(
-            length_a, segments_b.row_lengths(), sequence_length - num_special
-        )
-        segments_a = _head(segments_a, keep_a)
-        segments_b = _head(segments_b, keep_b)
-        first = tf.concat([cls, segments_a, sep], axis=1)
-        second = tf.concat([segments_b, sep], axis=1)
-        if layout == "roberta":
-            second = tf.concat([sep, second], axis=1)
-        token_ids = tf.concat([first, second], axis=1)
-        segment_ids = tf.concat([tf.zeros_like(first), tf.ones_like(second)], axis=1)
-    shape = [None, sequence_length]
-    outputs = {
-        "token_ids": token_ids.to_tensor(default_value=pad_id, shape=shape),
-        "padding_mask": tf.ones_like(token_ids).to_tensor(default_value=0, shape=shape),
-    }
-    if layout == "bert":
-        outputs["segment_ids"] = segment_ids.to_tensor(default_value=0, shape=shape)
+    outputs = pack_segments(segments_a, segments_b, sequence_length=sequence_length,
+                            cls_id=cls_id, sep_id=sep_id, pad_id=pad_id, layout=layout)
+    if layout == "roberta":
+        del outputs["segment_ids"]
     return outputs
 
 
@@ -160,10 +91,10 @@ class Preprocessor(keras.layers.Layer):
         self.tokenizer = tokenizer
         self.sequence_length = int(sequence_length)
         self.family = families.check_family(family or tokenizer.family)
-        if self.sequence_length < 2:
+        if self.sequence_length < 3:
             raise ValueError(
-                f"sequence_length={sequence_length} leaves no room for the special tokens; "
-                "use at least 2 (3 for BERT pairs, 4 for RoBERTa/BART pairs)"
+                f"sequence_length={sequence_length} leaves no room for tokens after the "
+                "special tokens; use at least 3 (4 for BERT pairs, 5 for RoBERTa/BART pairs)"
             )
         ids = tokenizer.special_token_ids
         self._cls_id, self._sep_id, self._pad_id = ids["cls"], ids["sep"], ids["pad"]
