@@ -4,6 +4,7 @@ from keras_bert_zoo.export.saved_model import (export_model_dir, export_saved_mo
                                                float32_copy)
 from keras_bert_zoo.export.embedder_export import build_embedder_module, export_embedder  # noqa
 from keras_bert_zoo.export.seq2seq_export import build_seq2seq_module, export_seq2seq  # noqa
+from keras_bert_zoo.export.warmup import read_warmup_requests  # noqa
 
 __all__ = [
     "build_embedder_module",
@@ -13,4 +14,5 @@ __all__ = [
     "export_saved_model",
     "export_seq2seq",
     "float32_copy",
+    "read_warmup_requests",
 ]

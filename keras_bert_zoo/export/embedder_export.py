@@ -63,8 +63,8 @@ def build_embedder_module(model, preprocessor):
     return module, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized}
 
 
-def export_embedder(model, preprocessor, path):
+def export_embedder(model, preprocessor, path, *, warmup_texts=None):
     """Writes `build_embedder_module(model, preprocessor)` to `path` (replaced atomically) and
-    returns the absolute path."""
+    returns the absolute path; `warmup_texts` as for `export_saved_model`."""
     module, signatures = build_embedder_module(model, preprocessor)
-    return _atomic_save(module, path, signatures)
+    return _atomic_save(module, path, signatures, warmup_texts)

@@ -1,11 +1,17 @@
 """Raw-string SavedModel signatures for a `SpanQuestionAnswerer`: question + context -> answer.
 
-The graph tokenizes with character offsets (`keras_bert_zoo.tasks.span_qa.
-tokenize_with_char_offsets`), packs `[CLS] question [SEP] context [SEP]` and decodes the best
-span exactly as `decode_answers` does for a single window. It reads ONE window: a context
-longer than `sequence_length - question tokens - 3` (RoBERTa: - 4) is cut and only its first
-window is searched (the Python path, `squad_features` + `decode_answers`, reads every
-window with `doc_stride`). Questions are cut to `max_question_length` tokens.
+The graph does what the Python path (`keras_bert_zoo.tasks.span_qa`: `squad_features`, the
+model, `decode_answers`) does, with the same answers, offsets and scores:
+
+1. tokenize the context with character offsets (`tokenize_with_char_offsets`) and the question
+   (cut to `max_question_length` tokens);
+2. split the context tokens into windows of `sequence_length - question tokens - 3` (RoBERTa:
+   - 4) tokens, one starting every `doc_stride` tokens, each packed as `[CLS] question [SEP]
+   window [SEP]` (original BERT `run_squad.py`), and run the model on all of them;
+3. per window, pair the `n_best_size` best starts and ends (`start <= end <
+   start + max_answer_length`), reading a start only from the window where its token has the
+   most context; the best pair over all windows is the answer (first on ties: window, start
+   rank, end rank), the [CLS] score is the lowest over the windows.
 
 Signatures:
     `serving_default(question: tf.string [batch], context: tf.string [batch])` ->
@@ -14,7 +20,7 @@ Signatures:
         when there is no answer) and `score` (float32 [batch], start + end logit; the [CLS]
         score when there is no answer).
     `serve_tokenized(token_ids, segment_ids, padding_mask)` -> `start_logits`, `end_logits`
-        (float32 [batch, seq]); `segment_ids` are 1 on the context.
+        (float32 [batch, seq]) of packed windows; `segment_ids` are 1 on the context.
 """
 
 import tensorflow as tf
@@ -31,11 +37,12 @@ def _column(batch_size, value):
 
 
 class _QuestionAnswererModule(tf.Module):
-    def __init__(self, model, preprocessor, max_answer_length, max_question_length,
+    def __init__(self, model, preprocessor, doc_stride, max_answer_length, max_question_length,
                  n_best_size, null_score_threshold):
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
+        self.doc_stride = doc_stride
         self.max_answer_length = max_answer_length
         self.max_question_length = max_question_length
         self.n_best_size = n_best_size
@@ -45,69 +52,140 @@ class _QuestionAnswererModule(tf.Module):
         return self.model({"token_ids": token_ids, "segment_ids": segment_ids,
                            "padding_mask": padding_mask}, training=False)
 
-    def answer(self, question, context):
+    def _windows(self, question, context):
+        """`squad_features` in the graph.
+
+        Returns:
+            `(inputs, token_starts, token_ends, max_context, example, count)`: the packed
+            windows (dict of int32 (windows, seq)), the character offsets of their context
+            tokens (-1 elsewhere), where a start may be read (bool (windows, seq)), the
+            example of every window and the number of windows of every example.
+        """
         tokenizer = self.preprocessor.tokenizer
         length = self.preprocessor.sequence_length
         special = tokenizer.special_token_ids
-        context = tf.strings.unicode_transcode(context, "UTF-8", "UTF-8", errors="replace",
-                                               replacement_char=0xFFFD)
         questions = tf.cast(tokenizer.tokenize(question), tf.int32)
         questions = questions[:, :self.max_question_length]
         ids, starts, ends = tokenize_with_char_offsets(tokenizer, context)
         batch_size = questions.nrows(out_type=tf.int32)
 
-        # [CLS] question [SEP] ([SEP] for RoBERTa) | context window [SEP]
+        # [CLS] question [SEP] ([SEP] for RoBERTa), as `question_prefix`.
         cls, sep = _column(batch_size, special["cls"]), _column(batch_size, special["sep"])
         front = [cls, questions, sep] + ([sep] if _LAYOUTS[tokenizer.family] == "roberta"
                                          else [])
         front = tf.concat(front, axis=1)
-        room = length - tf.cast(front.row_lengths(), tf.int32) - 1
-        keep = tf.ragged.range(ids.row_lengths()) < tf.cast(room, tf.int64)[:, tf.newaxis]
-        ids, starts, ends = (tf.ragged.boolean_mask(t, keep) for t in (ids, starts, ends))
+
+        # `span_qa._windows`: every window but the last holds `room` tokens, so windows start
+        # every `stride = min(room, doc_stride)` tokens until one reaches the end.
+        room = length - tf.cast(front.row_lengths(), tf.int32) - 1  # (batch,)
+        num_tokens = tf.cast(ids.row_lengths(), tf.int32)
+        stride = tf.minimum(room, self.doc_stride)
+        count = 1 + tf.maximum(num_tokens - room + stride - 1, 0) // stride
+        example = tf.repeat(tf.range(batch_size), count)  # (windows,)
+        rank = tf.ragged.range(count).flat_values  # of the window in its example
+        window_start = rank * tf.gather(stride, example)
+        window_length = tf.minimum(tf.gather(num_tokens, example) - window_start,
+                                   tf.gather(room, example))
+        position = tf.ragged.range(window_start, window_start + window_length)  # (windows, t)
+        window_of = tf.cast(position.value_rowids(), tf.int32)  # of every window token
+        p = position.flat_values  # its position in the context
+        token_example = tf.gather(example, window_of)
+        flat = p + tf.gather(tf.cast(ids.row_splits, tf.int32), token_example)
+
+        # `span_qa._max_context`: a start is read from the window where its token is most
+        # central, score min(left, right) + 0.01 * window length (float64, as in Python),
+        # the first window on ties. Windows `first..last` hold position p.
+        token_stride = tf.gather(stride, token_example)
+        token_room = tf.gather(room, token_example)
+        token_last = tf.gather(count, token_example) - 1
+        first = tf.minimum(tf.maximum(p - token_room + token_stride, 0) // token_stride,
+                           token_last)
+        last = tf.minimum(p // token_stride, token_last)
+        candidate = tf.ragged.range(first, last + 1)  # (window tokens, windows holding it)
+        owner = tf.cast(candidate.value_rowids(), tf.int32)
+        k = candidate.flat_values
+        k_start = k * tf.gather(token_stride, owner)
+        k_length = tf.minimum(tf.gather(num_tokens, tf.gather(token_example, owner)) - k_start,
+                              tf.gather(token_room, owner))
+        k_p = tf.gather(p, owner)
+        centrality = (tf.cast(tf.minimum(k_p - k_start, k_start + k_length - 1 - k_p),
+                              tf.float64) + 0.01 * tf.cast(k_length, tf.float64))
+        best = tf.gather(tf.reduce_max(candidate.with_flat_values(centrality), axis=1), owner)
+        best_rank = tf.reduce_min(candidate.with_flat_values(
+            tf.where(centrality == best, k, tf.int32.max)), axis=1)
+        max_context = tf.cast(best_rank == tf.gather(rank, window_of), tf.int32)
+
+        front = tf.gather(front, example)
+        sep = _column(tf.size(example), special["sep"])
         shape = [None, length]
-        token_ids = tf.concat([front, ids, sep], axis=1).to_tensor(special["pad"], shape=shape)
+
+        def pack(values, fill):  # front, window tokens, [SEP]; padded to the sequence length
+            window = position.with_flat_values(values)
+            parts = [tf.ones_like(front) * fill, window, tf.ones_like(sep) * fill]
+            return tf.concat(parts, axis=1).to_tensor(fill, shape=shape)
+
+        window_ids = position.with_flat_values(tf.gather(ids.flat_values, flat))
+        token_ids = tf.concat([front, window_ids, sep], axis=1).to_tensor(special["pad"],
+                                                                          shape=shape)
         segment_ids = tf.concat(
-            [tf.zeros_like(front), tf.ones_like(ids), tf.ones_like(sep)], axis=1)
-        padding_mask = tf.ones_like(segment_ids).to_tensor(0, shape=shape)
-        segment_ids = segment_ids.to_tensor(0, shape=shape)
+            [tf.zeros_like(front), tf.ones_like(window_ids), tf.ones_like(sep)], axis=1)
+        inputs = {"token_ids": token_ids,
+                  "segment_ids": segment_ids.to_tensor(0, shape=shape),
+                  "padding_mask": tf.ones_like(segment_ids).to_tensor(0, shape=shape)}
+        token_starts = pack(tf.gather(starts.flat_values, flat), -1)
+        token_ends = pack(tf.gather(ends.flat_values, flat), -1)
+        return (inputs, token_starts, token_ends, pack(max_context, 0) > 0, example, count)
 
-        def offsets(context_offsets):  # -1 outside the context
-            parts = [-tf.ones_like(front), context_offsets, -tf.ones_like(sep)]
-            return tf.concat(parts, axis=1).to_tensor(-1, shape=shape)
-
-        token_starts, token_ends = offsets(starts), offsets(ends)
-
-        logits = self.tokenized(token_ids, segment_ids, padding_mask)
+    def answer(self, question, context):
+        context = tf.strings.unicode_transcode(context, "UTF-8", "UTF-8", errors="replace",
+                                               replacement_char=0xFFFD)
+        inputs, token_starts, token_ends, max_context, example, count = self._windows(
+            question, context)
+        logits = self.tokenized(**inputs)
         start_logits = tf.cast(logits["start_logits"], tf.float32)
         end_logits = tf.cast(logits["end_logits"], tf.float32)
 
-        # `decode_answers` for one window: the best starts and ends among the context tokens,
-        # paired when start <= end < start + max_answer_length; first maximum on ties.
-        valid = token_starts >= 0
-        k = min(self.n_best_size, length)
+        # `best_spans` per window: the best starts (max-context tokens) and ends (context
+        # tokens), paired when start <= end < start + max_answer_length; `top_k` keeps the
+        # lower position first on ties, as the stable argsort does.
+        valid_end = token_starts >= 0
+        valid_start = valid_end & max_context
+        k = min(self.n_best_size, self.preprocessor.sequence_length)
         minus_inf = tf.constant(float("-inf"))
-        _, start_index = tf.math.top_k(tf.where(valid, start_logits, minus_inf), k)
-        _, end_index = tf.math.top_k(tf.where(valid, end_logits, minus_inf), k)
+        _, start_index = tf.math.top_k(tf.where(valid_start, start_logits, minus_inf), k)
+        _, end_index = tf.math.top_k(tf.where(valid_end, end_logits, minus_inf), k)
         start_value = tf.gather(start_logits, start_index, batch_dims=1)
         end_value = tf.gather(end_logits, end_index, batch_dims=1)
         s, e = start_index[:, :, tf.newaxis], end_index[:, tf.newaxis, :]
-        ok = (tf.gather(valid, start_index, batch_dims=1)[:, :, tf.newaxis]
-              & tf.gather(valid, end_index, batch_dims=1)[:, tf.newaxis, :]
+        ok = (tf.gather(valid_start, start_index, batch_dims=1)[:, :, tf.newaxis]
+              & tf.gather(valid_end, end_index, batch_dims=1)[:, tf.newaxis, :]
               & (s <= e) & (e < s + self.max_answer_length))
-        scores = start_value[:, :, tf.newaxis] + end_value[:, tf.newaxis, :]
-        scores = tf.reshape(tf.where(ok, scores, minus_inf), [batch_size, k * k])
-        best = tf.argmax(scores, axis=1, output_type=tf.int32)
-        best_score = tf.gather(scores, best, batch_dims=1)
-        best_start = tf.gather(start_index, best // k, batch_dims=1)
-        best_end = tf.gather(end_index, best % k, batch_dims=1)
+        scores = tf.where(ok, start_value[:, :, tf.newaxis] + end_value[:, tf.newaxis, :],
+                          minus_inf)
 
-        null_score = start_logits[:, 0] + end_logits[:, 0]
-        no_answer = tf.logical_not(tf.reduce_any(ok, axis=[1, 2]))
-        if self.null_score_threshold is not None:
-            no_answer |= null_score - best_score > self.null_score_threshold
-        start_char = tf.where(no_answer, -1,
-                              tf.gather(token_starts, best_start, batch_dims=1))
-        end_char = tf.where(no_answer, -1, tf.gather(token_ends, best_end, batch_dims=1))
+        # `decode_answers`: the best pair over the windows of an example, the first in
+        # (window, start rank, end rank) order on ties.
+        scores = tf.RaggedTensor.from_row_lengths(tf.reshape(scores, [-1, k * k]), count)
+        scores = scores.merge_dims(1, 2).to_tensor(minus_inf)  # (batch, windows * k * k)
+        best_score = tf.reduce_max(scores, axis=1)
+        at_best = tf.equal(scores, best_score[:, tf.newaxis]) & (scores > minus_inf)
+        index = tf.range(tf.shape(scores)[1])[tf.newaxis, :]
+        best = tf.reduce_min(tf.where(at_best, index, tf.int32.max), axis=1)
+        no_answer = tf.logical_not(tf.reduce_any(at_best, axis=1))
+        best = tf.where(no_answer, 0, best)
+        window = tf.cumsum(count, exclusive=True) + best // (k * k)
+        best_start = tf.gather(tf.gather(start_index, window), best % (k * k) // k,
+                               batch_dims=1)
+        best_end = tf.gather(tf.gather(end_index, window), best % k, batch_dims=1)
+        start_char = tf.gather(tf.gather(token_starts, window), best_start, batch_dims=1)
+        end_char = tf.gather(tf.gather(token_ends, window), best_end, batch_dims=1)
+
+        null_score = tf.math.segment_min(start_logits[:, 0] + end_logits[:, 0], example)
+        if self.null_score_threshold is not None:  # in float64, as Python floats
+            margin = tf.cast(null_score, tf.float64) - tf.cast(best_score, tf.float64)
+            no_answer |= margin > self.null_score_threshold
+        start_char = tf.where(no_answer, -1, start_char)
+        end_char = tf.where(no_answer, -1, end_char)
         answer = tf.strings.substr(context, tf.maximum(start_char, 0),
                                    tf.maximum(end_char - start_char, 0), unit="UTF8_CHAR")
         return {
@@ -118,13 +196,15 @@ class _QuestionAnswererModule(tf.Module):
         }
 
 
-def build_qa_module(model, preprocessor, max_answer_length=30, max_question_length=64,
-                    n_best_size=20, null_score_threshold=None):
+def build_qa_module(model, preprocessor, doc_stride=128, max_answer_length=30,
+                    max_question_length=64, n_best_size=20, null_score_threshold=None):
     """A `tf.Module` and its raw-string signatures for a `SpanQuestionAnswerer`.
 
     Args:
         model: a trained `SpanQuestionAnswerer` (mixed precision is exported in float32).
         preprocessor: the `Preprocessor` (tokenizer, sequence length, family) of the model.
+        doc_stride: tokens between the starts of two windows of a long context (as for
+            `squad_features`; `recipes/finetune.py` evaluates with half the sequence length).
         max_answer_length: the longest answer, in tokens.
         max_question_length: questions are cut to this many tokens.
         n_best_size: starts and ends considered when pairing.
@@ -132,8 +212,8 @@ def build_qa_module(model, preprocessor, max_answer_length=30, max_question_leng
             more than this; None answers whenever a span exists.
 
     Returns:
-        `(module, signatures)` for `tf.saved_model.save(module, path, signatures)`; one
-        window per context (see the module docstring).
+        `(module, signatures)` for `tf.saved_model.save(module, path, signatures)`; see the
+        module docstring.
     """
     from keras_bert_zoo.export.saved_model import float32_copy  # saved_model imports us
 
@@ -144,8 +224,11 @@ def build_qa_module(model, preprocessor, max_answer_length=30, max_question_leng
             f"after max_question_length={max_question_length} tokens; lower it below "
             f"{preprocessor.sequence_length - 4}"
         )
-    module = _QuestionAnswererModule(float32_copy(model), preprocessor, max_answer_length,
-                                     max_question_length, n_best_size, null_score_threshold)
+    if doc_stride < 1:
+        raise ValueError(f"doc_stride={doc_stride} must be at least 1 token")
+    module = _QuestionAnswererModule(float32_copy(model), preprocessor, int(doc_stride),
+                                     max_answer_length, max_question_length, n_best_size,
+                                     null_score_threshold)
     signatures = {
         SERVING_KEY: tf.function(module.answer).get_concrete_function(
             tf.TensorSpec([None], tf.string, name="question"),

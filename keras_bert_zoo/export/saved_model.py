@@ -16,6 +16,8 @@ import tensorflow as tf
 
 from keras_bert_zoo.export.qa_export import build_qa_module
 from keras_bert_zoo.export.tagger_export import build_tagger_module
+from keras_bert_zoo.export.warmup import (signature_input_names, warmup_inputs,
+                                          write_warmup_file)
 from keras_bert_zoo.tasks.classifier import TextClassifier
 from keras_bert_zoo.tasks.span_qa import SpanQuestionAnswerer
 from keras_bert_zoo.tasks.tagger import TokenTagger
@@ -76,14 +78,23 @@ class _ClassifierModule(tf.Module):
         return self._outputs(self.preprocessor((text, text_pair)))
 
 
-def _atomic_save(module, path, signatures):
-    """Saves to a temporary sibling directory, then swaps it in: never a half-written export."""
+def _atomic_save(module, path, signatures, warmup_texts=None):
+    """Saves to a temporary sibling directory, then swaps it in: never a half-written export.
+
+    `warmup_texts` (see `warmup.warmup_inputs`) adds TF Serving warm-up requests for
+    `serving_default`, written before the swap.
+    """
     path = os.path.abspath(path)
+    requests = None
+    if warmup_texts is not None:  # checked before anything is written
+        requests = warmup_inputs(warmup_texts, signature_input_names(signatures[SERVING_KEY]))
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
+        if requests is not None:
+            write_warmup_file(tmp, requests, signature_name=SERVING_KEY)
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=".old-export-", dir=parent)
             os.rmdir(old)
@@ -98,14 +109,22 @@ def _atomic_save(module, path, signatures):
     return path
 
 
-def export_saved_model(task_model, preprocessor, path, *, pair=None, **options):
+def export_saved_model(task_model, preprocessor, path, *, pair=None, warmup_texts=None,
+                       **options):
     """Writes a SavedModel whose `serving_default` signature takes raw `tf.string` texts.
 
     Args:
-        task_model: a trained task (`TextClassifier` for now).
+        task_model: a trained `TextClassifier`, `TokenTagger`, `SpanQuestionAnswerer`,
+            `Seq2SeqGenerator` or `TextEmbedder`.
         preprocessor: the `keras_bert_zoo.tokenizers.Preprocessor` used in training.
         path: destination directory; replaced atomically if it exists.
         pair: classify text pairs (`text`, `text_pair`); default: single texts.
+        warmup_texts: also write `assets.extra/tf_serving_warmup_requests`, the warm-up
+            requests TensorFlow Serving runs when it loads the model: a list of examples
+            (strings, tuples in input order such as `(question, context)`, or dicts by input
+            name; at most 1000), or an int N for N built-in sample examples; one request of
+            batch size 1 per example (see `keras_bert_zoo.export.warmup`).
+        **options: task options, listed below.
 
     Signatures (classifier):
         `serving_default(text[, text_pair])` -> `probabilities` (float32 `[batch, classes]`:
@@ -118,9 +137,11 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None, **options):
         tagger: `serving_default(text)` -> `words`, `tags`, `tag_ids`, `num_words` (padded
         with "" / -1), `serve_words(words, num_words)`, `serve_tokenized(...)` -> `logits`,
         `tag_ids`; QA: `serving_default(question, context)` -> `answer`, `start_char`,
-        `end_char` (-1 for no answer), `score`, and `serve_tokenized(...)` (options:
-        `max_answer_length`, `max_question_length`, `n_best_size`, `null_score_threshold`).
-        seq2seq: `serving_default(text)` -> `generated_text` (options: `sampler` "greedy" or
+        `end_char` (-1 for no answer), `score`, searching every `doc_stride` window of long
+        contexts, and `serve_tokenized(...)` (options: `doc_stride`, `max_answer_length`,
+        `max_question_length`, `n_best_size`, `null_score_threshold`).
+        seq2seq: `serving_default(text)` -> `generated_text`, `serve_tokenized(token_ids,
+        padding_mask)` -> `generated_ids`, `generated_text` (options: `sampler` "greedy" or
         "beam", `max_length`, `num_beams`, `length_penalty`, `source_length`); embedder:
         `serving_default(text)` -> `embedding`, `serve_tokenized(...)` -> `embedding`.
     The model is exported in float32 even if it was trained under a mixed-precision policy.
@@ -131,20 +152,16 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None, **options):
     from keras_bert_zoo.tasks.embedder import TextEmbedder
     from keras_bert_zoo.tasks.seq2seq import Seq2SeqGenerator
 
-    if isinstance(task_model, Seq2SeqGenerator):
-        module, signatures = build_seq2seq_module(task_model, preprocessor, **options)
-        return _atomic_save(module, path, signatures)
-    if isinstance(task_model, TextEmbedder):
-        module, signatures = build_embedder_module(task_model, preprocessor)
-        return _atomic_save(module, path, signatures)
-    if isinstance(task_model, TokenTagger):
-        module, signatures = build_tagger_module(task_model, preprocessor)
-        return _atomic_save(module, path, signatures)
-    if isinstance(task_model, SpanQuestionAnswerer):
-        module, signatures = build_qa_module(task_model, preprocessor, **options)
-        return _atomic_save(module, path, signatures)
+    builders = ((Seq2SeqGenerator, build_seq2seq_module), (TextEmbedder, build_embedder_module),
+                (TokenTagger, build_tagger_module), (SpanQuestionAnswerer, build_qa_module))
+    for task_type, build in builders:
+        if isinstance(task_model, task_type):
+            module, signatures = build(task_model, preprocessor, **options)
+            return _atomic_save(module, path, signatures, warmup_texts)
     if not isinstance(task_model, TextClassifier):
         raise TypeError(f"export of {type(task_model).__name__} is not supported yet")
+    if options:
+        raise TypeError(f"unknown classifier export options: {', '.join(sorted(options))}")
     model = float32_copy(task_model)
     module = _ClassifierModule(model, preprocessor)
     if pair:
@@ -157,7 +174,8 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None, **options):
     specs = {name: tf.TensorSpec([None, None], tf.int32, name=name)
              for name in module.input_names}
     tokenized = tf.function(module.tokenized).get_concrete_function(**specs)
-    return _atomic_save(module, path, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized})
+    return _atomic_save(module, path, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized},
+                        warmup_texts)
 
 
 def load_keras_task(path):
@@ -173,16 +191,21 @@ def export_model_dir(model_dir, export_dir, **options):
     Args:
         model_dir: written by `recipes/finetune.py` (or `keras_bert_zoo.training.finetune`).
         export_dir: destination, replaced atomically.
-        **options: passed to `export_saved_model` (e.g. `pair=True`).
+        **options: passed to `export_saved_model` (e.g. `pair=True`, `warmup_texts=8`).
+            A question-answering model reads long contexts with the windows its fine-tuning
+            evaluated on (`doc_stride` = half the sequence length) unless `doc_stride` is given.
     """
     from keras_bert_zoo.tokenizers import load_preprocessor
 
     model = load_keras_task(os.path.join(model_dir, "model.keras"))
     preprocessor = load_preprocessor(os.path.join(model_dir, "tokenizer"))
     metrics_path = os.path.join(model_dir, "metrics.json")
-    if "pair" not in options and os.path.exists(metrics_path):
+    if os.path.exists(metrics_path):
         import json
 
         with open(metrics_path) as f:
-            options["pair"] = json.load(f).get("task") == "pair"
+            task = json.load(f).get("task")
+        options.setdefault("pair", task == "pair")
+        if task == "qa":  # keras_bert_zoo.training.finetune evaluates with these windows
+            options.setdefault("doc_stride", preprocessor.sequence_length // 2)
     return export_saved_model(model, preprocessor, export_dir, **options)

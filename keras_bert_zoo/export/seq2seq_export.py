@@ -7,11 +7,17 @@ TensorFlow ops once traced) and detokenization run inside `serving_default`. Loa
     import tensorflow as tf, tensorflow_text  # noqa: F401  (registers the tokenizer ops)
     serve = tf.saved_model.load(path).signatures["serving_default"]
     serve(text=tf.constant(["An article ..."]))["generated_text"]
+
+`serve_tokenized(token_ids, padding_mask)` (int32 `[batch, source]`, packed `<s> ... </s>` and
+padded as the preprocessor packs them) serves clients that tokenize themselves: it returns
+`generated_ids` (int32 `[batch, max_length]`: the new tokens, the first `</s>` included, then
+`<pad>`) and their `generated_text`, the same text `serving_default` gives for the same source.
 """
 
 import tensorflow as tf
 
-from keras_bert_zoo.export.saved_model import SERVING_KEY, _atomic_save, float32_copy
+from keras_bert_zoo.export.saved_model import (SERVING_KEY, TOKENIZED_KEY, _atomic_save,
+                                               float32_copy)
 from keras_bert_zoo.tasks.seq2seq import Seq2SeqGenerator, detokenize_generated, get_sampler
 from keras_bert_zoo.tokenizers.preprocessor import Preprocessor
 
@@ -26,18 +32,30 @@ class _Seq2SeqModule(tf.Module):
         self.tokenizer = preprocessor.tokenizer
         self._sampler = sampler
         self._max_length = max_length
+        # One traced generation loop, called by both signatures (tracing it is the slow part).
+        ids = tf.TensorSpec([None, None], tf.int32)
+        self.tokenized = tf.function(self._tokenized, input_signature=[
+            tf.TensorSpec.from_spec(ids, name="token_ids"),
+            tf.TensorSpec.from_spec(ids, name="padding_mask")])
+
+    def _tokenized(self, token_ids, padding_mask):
+        ids = self.model.generate_ids(token_ids, padding_mask, max_length=self._max_length,
+                                      sampler=self._sampler,
+                                      special_token_ids=self.tokenizer.special_token_ids)
+        return {"generated_ids": ids,
+                "generated_text": detokenize_generated(self.tokenizer, ids)}
 
     def generate(self, text):
         inputs = self.preprocessor(text)
-        ids = self.model.generate_ids(inputs["token_ids"], inputs["padding_mask"],
-                                      max_length=self._max_length, sampler=self._sampler,
-                                      special_token_ids=self.tokenizer.special_token_ids)
-        return {"generated_text": detokenize_generated(self.tokenizer, ids)}
+        outputs = self.tokenized(tf.cast(inputs["token_ids"], tf.int32),
+                                 tf.cast(inputs["padding_mask"], tf.int32))
+        return {"generated_text": outputs["generated_text"]}
 
 
 def build_seq2seq_module(model, preprocessor_or_tokenizer=None, *, sampler="greedy",
                          max_length=32, num_beams=4, length_penalty=1.0, source_length=None):
-    """A `tf.Module` and its signatures: `serving_default(text) -> generated_text`.
+    """A `tf.Module` and its signatures: `serving_default(text) -> generated_text` and
+    `serve_tokenized(token_ids, padding_mask) -> generated_ids, generated_text`.
 
     Args:
         model: a `Seq2SeqGenerator` (a mixed-precision one is exported in float32).
@@ -51,7 +69,8 @@ def build_seq2seq_module(model, preprocessor_or_tokenizer=None, *, sampler="gree
 
     Returns:
         `(module, signatures)`; save with `tf.saved_model.save(module, path, signatures)` or
-        `export_seq2seq(...)`. `text` is a `tf.string` `[batch]`, `generated_text` too.
+        `export_seq2seq(...)`. `text` is a `tf.string` `[batch]`, `generated_text` too;
+        see the module docstring for `serve_tokenized`.
     """
     if not isinstance(model, Seq2SeqGenerator):
         raise TypeError(f"build_seq2seq_module needs a Seq2SeqGenerator, got "
@@ -75,11 +94,13 @@ def build_seq2seq_module(model, preprocessor_or_tokenizer=None, *, sampler="gree
         get_sampler(sampler, num_beams=num_beams, length_penalty=length_penalty), max_length)
     serving = tf.function(module.generate).get_concrete_function(
         tf.TensorSpec([None], tf.string, name="text"))
-    return module, {SERVING_KEY: serving}
+    tokenized = module.tokenized.get_concrete_function()
+    return module, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized}
 
 
-def export_seq2seq(model, preprocessor_or_tokenizer, path, **kwargs):
+def export_seq2seq(model, preprocessor_or_tokenizer, path, *, warmup_texts=None, **kwargs):
     """Writes `build_seq2seq_module(model, preprocessor_or_tokenizer, **kwargs)` to `path`
-    (replaced atomically) and returns the absolute path."""
+    (replaced atomically) and returns the absolute path; `warmup_texts` as for
+    `export_saved_model`."""
     module, signatures = build_seq2seq_module(model, preprocessor_or_tokenizer, **kwargs)
-    return _atomic_save(module, path, signatures)
+    return _atomic_save(module, path, signatures, warmup_texts)

@@ -150,3 +150,27 @@ def test_embedder_tokenized_signature(make, tmp_path):
     text = signatures["serving_default"](text=tf.constant(TEXTS))["embedding"].numpy()
     assert np.abs(text - expected).max() <= 1e-5
     assert ("segment_ids" in inputs) == (make is bert_embedder)
+
+
+@pytest.mark.parametrize("sampler", ["greedy", "beam"])
+def test_seq2seq_tokenized_signature_matches_serving_default(sampler, tmp_path):
+    model = seq2seq_model()
+    if sampler == "greedy":  # through a saved and loaded SavedModel
+        signatures = tf.saved_model.load(export_seq2seq(
+            model, None, str(tmp_path / sampler), max_length=8)).signatures
+    else:
+        _, signatures = build_seq2seq_module(model, None, sampler=sampler, max_length=8,
+                                             num_beams=2)
+    inputs = model.preprocessor(tf.constant(TEXTS))  # tokenized by the client
+    tokenized = signatures["serve_tokenized"](token_ids=inputs["token_ids"],
+                                              padding_mask=inputs["padding_mask"])
+    served = signatures["serving_default"](text=tf.constant(TEXTS))
+    texts = [t.decode("utf-8") for t in served["generated_text"].numpy()]
+    assert [t.decode("utf-8") for t in tokenized["generated_text"].numpy()] == texts
+    assert texts == model.generate(TEXTS, max_length=8, sampler=sampler, num_beams=2)
+    ids = tokenized["generated_ids"].numpy()
+    assert ids.dtype == np.int32 and ids.shape == (len(TEXTS), 8)
+    expected = model.generate({"token_ids": inputs["token_ids"],
+                               "padding_mask": inputs["padding_mask"]}, max_length=8,
+                              sampler=sampler, num_beams=2)
+    np.testing.assert_array_equal(ids, expected)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -107,7 +108,7 @@ def test_qa_export_matches_in_memory_decoding(tmp_path, threshold):
     backbone = BertBackbone(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2,
                             hidden_dim=16, intermediate_dim=32, max_sequence_length=24)
     model = SpanQuestionAnswerer(backbone)
-    module, signatures = build_qa_module(model, preprocessor, max_answer_length=4,
+    module, signatures = build_qa_module(model, preprocessor, doc_stride=4, max_answer_length=4,
                                          max_question_length=8, null_score_threshold=threshold)
     path = str(tmp_path / "qa")
     tf.saved_model.save(module, path, signatures=signatures)
@@ -117,16 +118,10 @@ def test_qa_export_matches_in_memory_decoding(tmp_path, threshold):
     examples = [SquadExample(str(i), q, c, []) for i, (q, c) in
                 enumerate(zip(QUESTIONS, CONTEXTS))]
     features = squad_features(examples, preprocessor, max_question_length=8, doc_stride=4)
-    assert features.window_index.max() > 0  # the long context has several windows
+    assert features.window_index.max() > 0  # the long context has overlapping windows
     out = model.predict(features.inputs, verbose=0)
-    # The export reads the first window only: decode that window in memory.
-    first = features.window_index == 0
-    features.example_index = features.example_index[first]
-    features.token_starts, features.token_ends = (features.token_starts[first],
-                                                  features.token_ends[first])
-    features.max_context = np.ones_like(features.max_context[first])
-    answers = decode_answers(features, out["start_logits"][first], out["end_logits"][first],
-                             examples, max_answer_length=4, null_score_threshold=threshold)
+    answers = decode_answers(features, out["start_logits"], out["end_logits"], examples,
+                             max_answer_length=4, null_score_threshold=threshold)
     assert served["answer"] == [a.text for a in answers]
     assert served["start_char"] == [a.start_char for a in answers]
     assert served["end_char"] == [a.end_char for a in answers]
@@ -151,3 +146,131 @@ def test_qa_module_rejects_a_question_budget_larger_than_the_sequence():
                             hidden_dim=16, intermediate_dim=32, max_sequence_length=16)
     with pytest.raises(ValueError, match="max_question_length=64"):
         build_qa_module(SpanQuestionAnswerer(backbone), preprocessor)
+
+
+def _python_answers(model, preprocessor, questions, contexts, **options):
+    """The Python path: `squad_features` windows, the model, `decode_answers`."""
+    stride, question_length = options.pop("doc_stride"), options.pop("max_question_length")
+    examples = [SquadExample(str(i), q, c, []) for i, (q, c) in
+                enumerate(zip(questions, contexts))]
+    features = squad_features(examples, preprocessor, doc_stride=stride,
+                              max_question_length=question_length)
+    out = model.predict(features.inputs, verbose=0)
+    answers = decode_answers(features, out["start_logits"], out["end_logits"], examples,
+                             **options)
+    return answers, features
+
+
+def _pointing_model(tokenizer, length):
+    """A QA model built to answer the span "zu ##ri ##ch" (Zürich) wherever it is.
+
+    With the attention and feed-forward outputs at zero and no position or segment
+    embeddings, the sequence output is LayerNorm(token embedding); the span head scores
+    starts by similarity to "zu" and ends by similarity to "##ch".
+    """
+    keras.utils.set_random_seed(4)
+    backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size, num_layers=1,
+                            num_heads=2, hidden_dim=16, intermediate_dim=32,
+                            max_sequence_length=length)
+    model = SpanQuestionAnswerer(backbone)
+    weights = {w.path: w for w in model.weights}
+    for path in ("embeddings/position_embedding/embeddings",
+                 "embeddings/segment_embedding/embeddings",
+                 "transformer_layer_0/self_attention_layer/attention_output/kernel",
+                 "transformer_layer_0/self_attention_layer/attention_output/bias",
+                 "transformer_layer_0/feedforward_output_dense/kernel",
+                 "transformer_layer_0/feedforward_output_dense/bias"):
+        weights[path].assign(np.zeros(weights[path].shape, "float32"))
+    table = weights["embeddings/token_embedding/embeddings"].numpy()
+
+    def normalized(token):
+        row = table[tokenizer.token_to_id(token)]
+        return (row - row.mean()) / row.std()
+
+    weights["span_logits/kernel"].assign(np.stack([normalized("zu"), normalized("##ch")], 1))
+    return model
+
+
+def test_qa_export_searches_every_window_of_long_contexts():
+    tokenizer = WordPieceTokenizer(VOCAB)
+    preprocessor = Preprocessor(tokenizer, sequence_length=24)
+    model = _pointing_model(tokenizer, 24)
+    options = dict(doc_stride=5, max_question_length=8, max_answer_length=4)
+    _, signatures = build_qa_module(model, preprocessor, **options)
+    filler = "the cafe is a café where dr o'neil lives . "  # 13 tokens
+    contexts = [
+        filler * 3 + "Johanson lives in Zürich.",  # past the first window
+        filler * 8 + "Zürich, " + filler,  # a middle window
+        filler * 12 + "the end: Zürich",  # the last window
+        "Johanson lives in Zürich.",  # one window
+        "",
+        filler * 2,  # no Zürich: the best of the other spans
+    ]
+    questions = ["Where does Johanson live?", "where?", "", "Where does Johanson live?",
+                 "who?", "who is the dr"]
+    out = signatures["serving_default"](question=tf.constant(questions),
+                                        context=tf.constant(contexts))
+    answers, features = _python_answers(model, preprocessor, questions, contexts, **options)
+
+    got = [a.decode("utf-8") for a in out["answer"].numpy()]
+    assert got == [a.text for a in answers]
+    assert out["start_char"].numpy().tolist() == [a.start_char for a in answers]
+    assert out["end_char"].numpy().tolist() == [a.end_char for a in answers]
+    np.testing.assert_allclose(out["score"].numpy(), [a.score for a in answers], atol=1e-4)
+    for i, context in enumerate(contexts[:4]):  # the constructed model finds Zürich
+        assert got[i] == "Zürich"
+        assert context[answers[i].start_char:answers[i].end_char] == "Zürich"
+    # The answers lie where the first window cannot see them; one in the last window.
+    start_char = out["start_char"].numpy()
+    for i in (0, 1, 2):
+        first = (features.example_index == i) & (features.window_index == 0)
+        assert start_char[i] > features.token_ends[first].max()
+    windows = features.window_index[features.example_index == 2]
+    last = (features.example_index == 2) & (features.window_index == windows.max())
+    assert windows.max() >= 8 and start_char[2] in features.token_starts[last]
+    assert got[4] == "" and out["start_char"].numpy()[4] == -1  # empty context
+
+
+def test_roberta_qa_export_matches_the_python_path_over_windows():
+    tokenizer = _bpe_tokenizer()
+    preprocessor = Preprocessor(tokenizer, sequence_length=20)
+    keras.utils.set_random_seed(5)
+    backbone = RobertaBackbone(vocabulary_size=tokenizer.vocabulary_size, num_layers=1,
+                               num_heads=2, hidden_dim=16, intermediate_dim=32,
+                               max_sequence_length=20)
+    model = SpanQuestionAnswerer(backbone)
+    options = dict(doc_stride=3, max_question_length=4, max_answer_length=5,
+                   null_score_threshold=0.0)
+    _, signatures = build_qa_module(model, preprocessor, **options)
+    questions = ["Where does he live?", "", "who", "?"]
+    contexts = ["He lives in a live village, " * 6, "Live!", "", "a b c d e f g h " * 5]
+    out = signatures["serving_default"](question=tf.constant(questions),
+                                        context=tf.constant(contexts))
+    answers, features = _python_answers(model, preprocessor, questions, contexts, **options)
+    assert features.window_index.max() >= 5
+    assert [a.decode("utf-8") for a in out["answer"].numpy()] == [a.text for a in answers]
+    assert out["start_char"].numpy().tolist() == [a.start_char for a in answers]
+    assert out["end_char"].numpy().tolist() == [a.end_char for a in answers]
+    np.testing.assert_allclose(out["score"].numpy(), [a.score for a in answers], atol=1e-4)
+
+
+def test_export_model_dir_reads_qa_contexts_with_the_fine_tuning_windows(tmp_path, monkeypatch):
+    import keras_bert_zoo.export.saved_model as saved_model
+
+    preprocessor = Preprocessor(WordPieceTokenizer(VOCAB), sequence_length=24)
+    backbone = BertBackbone(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2,
+                            hidden_dim=8, intermediate_dim=16, max_sequence_length=24)
+    SpanQuestionAnswerer(backbone).save(str(tmp_path / "model.keras"))
+    preprocessor.save(str(tmp_path / "tokenizer"))
+    (tmp_path / "metrics.json").write_text(json.dumps({"task": "qa"}))
+    seen = []
+
+    def build(model, preprocessor, **options):
+        seen.append(options)
+        raise RuntimeError("stop before saving")
+
+    monkeypatch.setattr(saved_model, "build_qa_module", build)
+    for options in ({}, {"doc_stride": 3}):
+        with pytest.raises(RuntimeError, match="stop before saving"):
+            saved_model.export_model_dir(str(tmp_path), str(tmp_path / "export"), **options)
+    assert seen == [{"doc_stride": 12}, {"doc_stride": 3}]  # finetune: seq_len // 2
