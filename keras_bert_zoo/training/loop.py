@@ -31,18 +31,33 @@ def _is_multi_worker(strategy):
     return bool(resolver is not None and resolver.cluster_spec().as_dict())
 
 
-class _Checkpointer(keras.callbacks.Callback):
-    """Saves model + optimizer (whose `iterations` is the step, and so the data position)."""
+class _StepCounter(keras.callbacks.Callback):
+    """Counts the batches trained on: the run's step, and so its data position.
 
-    def __init__(self, manager, every, max_steps):
+    `optimizer.iterations` is not that: a mixed_float16 step whose gradients overflow is
+    skipped by the loss-scale optimizer, which uses up a batch without advancing it.
+    """
+
+    def __init__(self, variable):
         super().__init__()
-        self.manager, self.every, self.max_steps = manager, every, max_steps
+        self.variable, self.begin = variable, 0
 
-    def _step(self):
-        return int(self.model.optimizer.iterations.numpy())
+    def on_train_batch_begin(self, batch, logs=None):
+        self.begin = batch
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self._step()
+        self.variable.assign_add(batch - self.begin + 1)  # > 1 with steps_per_execution
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """Saves model + optimizer + step (the number of batches trained on, the data position)."""
+
+    def __init__(self, manager, step, every, max_steps):
+        super().__init__()
+        self.manager, self.step, self.every, self.max_steps = manager, step, every, max_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.step.numpy())
         loss = (logs or {}).get("loss")
         finite = loss is None or bool(np.all(np.isfinite(np.asarray(loss, dtype="float64"))))
         # Never checkpoint weights a non-finite loss may have reached: the last good checkpoint
@@ -57,10 +72,10 @@ class _Checkpointer(keras.callbacks.Callback):
 class _MetricsLogger(keras.callbacks.Callback):
     """Appends one JSON line per logging step and mirrors it to TensorBoard."""
 
-    def __init__(self, path, log_dir, every, tokens_per_step, nonfinite_patience,
+    def __init__(self, path, log_dir, step, every, tokens_per_step, nonfinite_patience,
                  max_steps=None):
         super().__init__()
-        self.path, self.every, self.max_steps = path, every, max_steps
+        self.path, self.step, self.every, self.max_steps = path, step, every, max_steps
         self.tokens_per_step = tokens_per_step
         self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
         self.nonfinite_patience = nonfinite_patience
@@ -69,11 +84,11 @@ class _MetricsLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.last_time = time.perf_counter()
-        self.last_step = int(self.model.optimizer.iterations.numpy())
+        self.last_step = int(self.step.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        step = int(self.model.optimizer.iterations.numpy())
+        step = int(self.step.numpy())
         loss = float(logs.get("loss", np.nan))
         if not math.isfinite(loss):
             self.nonfinite += 1
@@ -107,25 +122,36 @@ class _MetricsLogger(keras.callbacks.Callback):
             self.writer.flush()
 
 
-def restore_latest(model, checkpoint_dir):
+def step_variable():
+    """The int64 step counter `fit_resumable` checkpoints next to model and optimizer."""
+    return tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+
+
+def restore_latest(model, checkpoint_dir, step=None):
     """Restores model + optimizer from the newest readable checkpoint in `checkpoint_dir`.
 
     A checkpoint that fails to read (truncated, corrupted) is reported by name and the previous
-    one is tried. Returns the restored step (0 if there is none).
+    one is tried. Returns the restored step (0 if there is none): the number of batches trained
+    on, restored into `step` (a `step_variable()`) if given. Checkpoints written without a step
+    counter resume at the optimizer's `iterations`.
     """
+    step = step if step is not None else step_variable()
     model.optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, step=step)
     state = tf.train.get_checkpoint_state(checkpoint_dir)
     if state is None:
         return 0
     for path in reversed(list(state.all_model_checkpoint_paths)):
+        step.assign(0)
         try:
             checkpoint.restore(path).assert_existing_objects_matched()
         except Exception as error:  # any unreadable checkpoint: report it, try the previous
             print(f"checkpoint {path} could not be read ({type(error).__name__}); "
                   "trying the previous one")
             continue
-        return int(model.optimizer.iterations.numpy())
+        if not int(step.numpy()):
+            step.assign(int(model.optimizer.iterations.numpy()))
+        return int(step.numpy())
     raise RuntimeError(f"no readable checkpoint in {checkpoint_dir}")
 
 
@@ -174,25 +200,27 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
         scratch = tempfile.mkdtemp(prefix="worker_checkpoints_")
     if strategy.num_replicas_in_sync > 1:
         aggregate_gradients_first(model.optimizer)
+    counter = step_variable()  # one per worker, outside the strategy: every worker counts
     with strategy.scope():
-        step = restore_latest(model, checkpoint_dir)
+        step = restore_latest(model, checkpoint_dir, counter)
     if step:
         print(f"resuming from the checkpoint at step {step} in {checkpoint_dir}", flush=True)
     if step >= max_steps:
         return step
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, step=counter)
     manager = tf.train.CheckpointManager(checkpoint, scratch or checkpoint_dir,
                                          max_to_keep=keep_checkpoints)
-    callbacks = [_Checkpointer(manager, checkpoint_every, max_steps), *callbacks]
+    callbacks = [_StepCounter(counter), _Checkpointer(manager, counter, checkpoint_every,
+                                                      max_steps), *callbacks]
     if chief:
         os.makedirs(output_dir, exist_ok=True)
         callbacks.append(
             _MetricsLogger(os.path.join(output_dir, "metrics.jsonl"),
-                           os.path.join(output_dir, "logs"), log_every, tokens_per_step,
+                           os.path.join(output_dir, "logs"), counter, log_every, tokens_per_step,
                            nonfinite_patience, max_steps)
         )
     else:
-        callbacks.append(_MetricsLogger(None, None, log_every, tokens_per_step,
+        callbacks.append(_MetricsLogger(None, None, counter, log_every, tokens_per_step,
                                         nonfinite_patience, max_steps))
     _build_without_consuming_data(model, make_dataset, step)
     if _is_multi_worker(strategy):
@@ -218,7 +246,7 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
         model.__dict__.pop("train_step", None)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    return int(model.optimizer.iterations.numpy())
+    return int(counter.numpy())
 
 
 def _build_without_consuming_data(model, make_dataset, step):

@@ -89,3 +89,70 @@ def test_corrupted_latest_checkpoint_falls_back_to_previous(tmp_path, capsys):
     fresh = _model(6)
     assert restore_latest(fresh, str(ckpt)) == 2
     assert "ckpt-4" in capsys.readouterr().out
+
+
+class _GradientBlowup(keras.layers.Layer):
+    """Identity whose gradient is multiplied by 2**20 (inf in float16) on flagged batches."""
+
+    def call(self, x, flag):
+        @tf.custom_gradient
+        def identity(x):
+            def grad(upstream):
+                factor = 1.0 + tf.cast(flag[0], tf.float32) * 2.0**20
+                return upstream * tf.cast(factor, upstream.dtype)
+            return tf.identity(x), grad
+        return identity(x)
+
+
+def _float16_model():
+    keras.utils.set_random_seed(5)
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        x, flag = keras.Input((4,)), keras.Input((1,))
+        hidden = _GradientBlowup()(keras.layers.Dense(8)(x), flag)
+        model = keras.Model([x, flag], keras.layers.Dense(1, dtype="float32")(hidden))
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    # A small initial scale: the float16 gradients overflow only on the flagged batch.
+    model.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-2),
+                                                      initial_scale=2.0**8), loss="mse")
+    return model
+
+
+def _overflow_data(overflow_at, crash_at=None):
+    def element(index):
+        if crash_at is not None:
+            tf.debugging.assert_less(index, tf.constant(crash_at, tf.int64), "simulated crash")
+        seed = tf.stack([tf.cast(index, tf.int32), 11])
+        x = tf.random.stateless_normal((4, 4), seed)
+        flag = tf.fill((4, 1), tf.cast(tf.equal(index, overflow_at), tf.float32))
+        return (x, flag), tf.reduce_sum(x, axis=1, keepdims=True)
+
+    return lambda skip: tf.data.Dataset.range(10**6).map(element).skip(skip)
+
+
+def test_skipped_float16_step_still_counts_as_a_step_and_resumes_exactly(tmp_path):
+    # A mixed_float16 step whose gradients overflow is skipped by the loss-scale optimizer:
+    # it uses a batch without advancing `optimizer.iterations`. The run's step (and its data
+    # position) is the number of batches, so the run ends, checkpoints and resumes on time.
+    full = _float16_model()
+    assert isinstance(full.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert fit_resumable(full, _overflow_data(1), output_dir=str(tmp_path / "a"), max_steps=6,
+                         checkpoint_every=3, log_every=1, verbose=0) == 6
+    assert int(full.optimizer.iterations.numpy()) == 5  # one step skipped
+    assert float(full.optimizer.dynamic_scale.numpy()) == 2.0**7  # halved once
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").glob("ckpt-*.index")) == [
+        "ckpt-3.index", "ckpt-6.index"]
+    steps = [json.loads(line)["step"] for line in open(tmp_path / "a" / "metrics.jsonl")]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+    crashed = _float16_model()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="simulated crash"):
+        fit_resumable(crashed, _overflow_data(1, crash_at=5), output_dir=str(tmp_path / "b"),
+                      max_steps=6, checkpoint_every=3, verbose=0)
+    resumed = _float16_model()
+    assert fit_resumable(resumed, _overflow_data(1), output_dir=str(tmp_path / "b"),
+                         max_steps=6, checkpoint_every=3, verbose=0) == 6
+    assert int(resumed.optimizer.iterations.numpy()) == 5
+    for a, b in zip(full.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
