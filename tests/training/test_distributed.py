@@ -1,5 +1,6 @@
 """Distributed pretraining on one CPU: Mirrored over 2 logical devices, MultiWorkerMirrored with
-2 local worker processes, preemption and resume, mixed precision + XLA under a strategy.
+2 local worker processes, preemption and resume, mixed precision (bfloat16, float16 with dynamic
+loss scaling) and XLA under a strategy.
 
 Every run is a process (`run_pretrain.py` runs recipes/pretrain.py), since logical devices and
 TF_CONFIG must be set before TensorFlow starts. All runs train the same tiny BERT with the same
@@ -102,9 +103,16 @@ def load(path):
         return [f[k] for k in f.files]
 
 
+def load_state(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def max_difference(a, b):
     assert len(a) == len(b)
-    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+    difference = float(np.max([np.abs(x - y).max() for x, y in zip(a, b)]))  # keeps nan
+    assert np.isfinite(difference), "non-finite weights"
+    return difference
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +221,121 @@ def test_killed_worker_resumes_from_last_checkpoint(data, single_device, tmp_pat
     difference = max_difference(resumed, single_device)
     print(f"preempted and resumed vs uninterrupted: max |dw| = {difference:.2e}")
     assert difference < 1e-5
+
+
+# float16: every run injects an overflow into the float16 backward pass of the *last* replica
+# only (worker 1's under multi_worker, the whole batch on one device) in batch 2, after one
+# normal update and with a nonzero learning rate. Summed gradients make every replica see it.
+OVERFLOW_BATCH = 2
+FLOAT16_RUNS = {  # name: (extra helper flags, extra recipe flags)
+    "single": (["--data_shards=2"], ["--strategy=default"]),
+    "mirrored": (["--logical_cpus=2"], ["--strategy=mirrored"]),
+    "mirrored_xla": (["--logical_cpus=2"], ["--strategy=mirrored", "--jit_compile=true"]),
+}
+# float16 keeps 11 significant bits: two replicas round their half-batch partial weight
+# gradients where one device rounds the full-batch sums (relative 2**-11 apart), and Adam
+# divides by the gradient's running magnitude (update ~ lr * m / sqrt(v)), so for a near-zero
+# gradient the rounding is a large part of the step. Measured largest differences: 1.6e-5 to
+# 2.8e-5 (Mirrored, 2 workers), 3.1e-5 to 4.8e-5 (Mirrored with per-replica XLA, which fuses and
+# rounds differently); 99.9% of the weights are within 5e-6. The bound stays below half the
+# smallest update of a single step here (2.5e-4 at the first nonzero learning rate), so one run
+# taking a step that the other skipped cannot pass.
+FLOAT16_TOLERANCE = 1e-4
+
+
+def float16_flags(data, output_dir, *extra):
+    flags = recipe_flags(data, output_dir, "--mixed_precision=float16", *extra)
+    if "--jit_compile=true" in extra:
+        flags.remove("--jit_compile=false")
+    return flags
+
+
+@pytest.fixture(scope="module")
+def float16_runs(data):
+    """The float16 runs on one device and on 2 logical CPUs (with and without XLA), started
+    together: {name: (weights, state)}."""
+    logs = {name: str(data / f"float16_{name}.log") for name in FLOAT16_RUNS}
+    processes = []
+    try:
+        for name, (helper, extra) in FLOAT16_RUNS.items():
+            helper = [*helper, f"--overflow_batch={OVERFLOW_BATCH}",
+                      f"--dump={data}/float16_{name}.npz", f"--state={data}/float16_{name}.json"]
+            processes.append(start(helper, float16_flags(data, data / f"float16_{name}", *extra),
+                                   logs[name]))
+    finally:
+        wait_all(processes, list(logs.values()))
+    return {name: (load(data / f"float16_{name}.npz"), load_state(data / f"float16_{name}.json"))
+            for name in FLOAT16_RUNS}
+
+
+def check_float16_state(state, replicas):
+    """Dynamic loss scaling was on, and every local replica holds the same state."""
+    assert state["optimizer"] == "LossScaleOptimizer" and state["inner_optimizer"] == "AdamW"
+    assert state["local_replicas"] == replicas
+    assert state["trace"][0]["loss_scale"] == [2.0**15] * replicas  # Keras' dynamic default
+    for record in state["trace"]:
+        assert len(set(record["loss_scale"])) == 1, record  # one value on every replica
+        assert record["finite"], record
+    assert state["replica_spread"] == 0.0  # weights and slots identical on every replica
+
+
+def check_skipped_overflow(state):
+    """The batch with one replica's overflow changed nothing but the loss scale, halved."""
+    before, overflow, after = state["trace"][OVERFLOW_BATCH - 1:OVERFLOW_BATCH + 2]
+    assert before["max_update"] > 0  # a normal step came before (the learning rate is > 0)
+    assert overflow["max_update"] == 0.0  # skipped on every replica: no weight moved
+    assert overflow["iterations"] == before["iterations"]  # ... nor the optimizer step
+    assert overflow["loss_scale"] == [s / 2 for s in before["loss_scale"]]
+    assert after["max_update"] > 0 and after["iterations"] == before["iterations"] + 1
+
+
+@pytest.mark.parametrize("name", ["mirrored", "mirrored_xla"])
+def test_mirrored_mixed_float16_equals_single_device(float16_runs, name):
+    weights, state = float16_runs[name]
+    single_weights, single_state = float16_runs["single"]
+    check_float16_state(state, replicas=2)
+    check_float16_state(single_state, replicas=1)
+    assert all(np.isfinite(w).all() for w in weights)
+    difference = max_difference(weights, single_weights)
+    print(f"{name} float16 vs single device float16: max |dw| = {difference:.2e}")
+    assert difference < FLOAT16_TOLERANCE
+    # Same steps taken and skipped, same loss scale after each of them and at the end.
+    assert [r["iterations"] for r in state["trace"]] == [
+        r["iterations"] for r in single_state["trace"]]
+    assert [r["loss_scale"][0] for r in state["trace"]] == [
+        r["loss_scale"][0] for r in single_state["trace"]]
+
+
+@pytest.mark.parametrize("name", ["single", "mirrored", "mirrored_xla"])
+def test_float16_overflow_on_one_replica_skips_the_step_on_all(float16_runs, name):
+    # Keras alone would take the finiteness of replica 0's partial gradients (finite here),
+    # apply the update and sum replica 1's inf into every weight.
+    check_skipped_overflow(float16_runs[name][1])
+
+
+@pytest.mark.slow
+def test_multi_worker_mixed_float16_equals_single_worker(data, float16_runs, tmp_path):
+    configs = cluster(2)
+    logs = [str(tmp_path / f"worker{i}.log") for i in range(2)]
+    processes = []
+    try:
+        for i in range(2):
+            helper = [f"--overflow_batch={OVERFLOW_BATCH}", f"--dump={tmp_path}/w{i}.npz",
+                      f"--state={tmp_path}/w{i}.json"]
+            flags = float16_flags(data, tmp_path / f"output{i}", "--strategy=multi_worker")
+            processes.append(start(helper, flags, logs[i], configs[i]))
+    finally:
+        wait_all(processes, logs)
+    single_weights, single_state = float16_runs["single"]
+    chief, worker = load(tmp_path / "w0.npz"), load(tmp_path / "w1.npz")
+    assert max_difference(chief, worker) == 0.0
+    states = [load_state(tmp_path / f"w{i}.json") for i in range(2)]
+    for state in states:
+        check_float16_state(state, replicas=1)
+        check_skipped_overflow(state)  # the overflow was on worker 1 only
+        assert state["trace"] == states[0]["trace"]
+    for key in ("iterations", "loss_scale"):  # same steps taken and skipped, same scale
+        assert [r[key] for r in states[0]["trace"]] == [r[key] for r in single_state["trace"]]
+    difference = max_difference(chief, single_weights)
+    print(f"2 workers float16 vs single worker float16: max |dw| = {difference:.2e}")
+    assert difference < FLOAT16_TOLERANCE
