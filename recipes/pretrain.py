@@ -18,12 +18,14 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "bert_tiny", "Preset name (see keras_bert_zoo.models.list_presets()).")
 flags.DEFINE_string("corpus", "", "Glob of text files (blank lines separate documents); "
                     "default: the embedded corpus (CPython's English documentation).")
+flags.DEFINE_enum("decode_errors", "replace", ["replace", "strict"], "Invalid UTF-8 in the "
+                  "corpus: replace it by U+FFFD with a warning, or stop naming file and line.")
 flags.DEFINE_string("output_dir", "runs/pretrain", "Where everything is written.")
 flags.DEFINE_string("tokenizer_dir", "", "A saved tokenizer; if empty, train one on the corpus.")
 flags.DEFINE_integer("vocabulary_size", 8000, "Size of the vocabulary to train.")
 flags.DEFINE_integer("seq_len", 128, "Sequence length.")
 flags.DEFINE_integer("batch_size", 32, "Global batch size (split over replicas).")
-flags.DEFINE_integer("max_steps", 1000, "Optimizer steps of the whole run.")
+flags.DEFINE_integer("max_steps", 1000, "Training steps (batches) of the whole run.")
 flags.DEFINE_float("learning_rate", 5e-4, "Peak learning rate.")
 flags.DEFINE_integer("warmup_steps", 100, "Linear warmup steps.")
 flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not on LayerNorm or bias).")
@@ -51,9 +53,9 @@ def main(argv):
     from keras_bert_zoo.training.pretrain import PretrainConfig, pretrain
 
     config = PretrainConfig(**{name: FLAGS[name].value for name in (
-        "model", "corpus", "output_dir", "tokenizer_dir", "vocabulary_size", "seq_len",
-        "batch_size", "max_steps", "learning_rate", "warmup_steps", "weight_decay", "optimizer",
-        "mixed_precision", "strategy", "jit_compile", "seed", "checkpoint_every",
+        "model", "corpus", "decode_errors", "output_dir", "tokenizer_dir", "vocabulary_size",
+        "seq_len", "batch_size", "max_steps", "learning_rate", "warmup_steps", "weight_decay",
+        "optimizer", "mixed_precision", "strategy", "jit_compile", "seed", "checkpoint_every",
         "keep_checkpoints", "log_every", "max_predictions_per_seq", "whole_word_masking",
         "dropout")})
     try:

@@ -127,29 +127,54 @@ def step_variable():
     return tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
 
-def restore_latest(model, checkpoint_dir, step=None):
+class RandomState(tf.Module):
+    """A model's dropout seed states, which Keras keeps outside its weights.
+
+    Checkpointed with the model, a resumed run draws the dropout masks an uninterrupted one
+    would; without them it would draw the masks of step 1 again.
+    """
+
+    def __init__(self, model):
+        super().__init__(name="random_state")
+        weights = {id(v) for v in model.weights}
+        self.seed_states = [v for v in model.variables
+                            if id(v) not in weights and v.path.endswith("seed_generator_state")]
+
+
+def _checkpoint(model, step, random_state, saved=None):
+    """The run's `tf.train.Checkpoint`; with `saved` (the top-level names a checkpoint holds),
+    only the objects an older checkpoint was written with."""
+    objects = {"model": model, "optimizer": model.optimizer, "step": step,
+               "random_state": random_state}
+    return tf.train.Checkpoint(**{name: obj for name, obj in objects.items()
+                                  if obj is not None and (saved is None or name in saved)})
+
+
+def restore_latest(model, checkpoint_dir, step=None, random_state=None):
     """Restores model + optimizer from the newest readable checkpoint in `checkpoint_dir`.
 
     A checkpoint that fails to read (truncated, corrupted) is reported by name and the previous
     one is tried. Returns the restored step (0 if there is none): the number of batches trained
-    on, restored into `step` (a `step_variable()`) if given. Checkpoints written without a step
-    counter resume at the optimizer's `iterations`.
+    on, restored into `step` (a `step_variable()`) if given, and the dropout seed states into
+    `random_state` (a `RandomState`) if given. Checkpoints written without them (by older
+    versions) resume at the optimizer's `iterations`, with fresh seed states.
     """
     step = step if step is not None else step_variable()
     model.optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, step=step)
     state = tf.train.get_checkpoint_state(checkpoint_dir)
     if state is None:
         return 0
     for path in reversed(list(state.all_model_checkpoint_paths)):
         step.assign(0)
         try:
+            saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+            checkpoint = _checkpoint(model, step, random_state, saved)
             checkpoint.restore(path).assert_existing_objects_matched()
         except Exception as error:  # any unreadable checkpoint: report it, try the previous
             print(f"checkpoint {path} could not be read ({type(error).__name__}); "
                   "trying the previous one")
             continue
-        if not int(step.numpy()):
+        if "step" not in saved:
             step.assign(int(model.optimizer.iterations.numpy()))
         return int(step.numpy())
     raise RuntimeError(f"no readable checkpoint in {checkpoint_dir}")
@@ -160,8 +185,9 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
                   verbose="auto", nonfinite_patience=3, callbacks=()):
     """Trains a compiled `model` to `max_steps`, resuming from `output_dir/checkpoints`.
 
-    Rerunning the same call after a crash restores model, optimizer and step from the last
-    checkpoint and continues with the same data: `make_dataset(skip_batches)` must return the
+    Rerunning the same call after a crash restores model, optimizer, step and dropout seed
+    states from the last checkpoint and continues with the same data and the same dropout
+    masks: `make_dataset(skip_batches)` must return the
     deterministic batch stream with its first `skip_batches` batches removed.
 
     Distributed (`strategy` with several replicas or workers): every worker runs this same
@@ -201,13 +227,14 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
     if strategy.num_replicas_in_sync > 1:
         aggregate_gradients_first(model.optimizer)
     counter = step_variable()  # one per worker, outside the strategy: every worker counts
+    random_state = RandomState(model)
     with strategy.scope():
-        step = restore_latest(model, checkpoint_dir, counter)
+        step = restore_latest(model, checkpoint_dir, counter, random_state)
     if step:
         print(f"resuming from the checkpoint at step {step} in {checkpoint_dir}", flush=True)
     if step >= max_steps:
         return step
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, step=counter)
+    checkpoint = _checkpoint(model, counter, random_state)
     manager = tf.train.CheckpointManager(checkpoint, scratch or checkpoint_dir,
                                          max_to_keep=keep_checkpoints)
     callbacks = [_StepCounter(counter), _Checkpointer(manager, counter, checkpoint_every,

@@ -28,6 +28,7 @@ class PretrainConfig:
     model: str = "bert_tiny"
     output_dir: str = "runs/pretrain"
     corpus: str = ""  # glob of text files; "" = the embedded default corpus
+    decode_errors: str = "replace"  # invalid UTF-8 in the corpus: "replace" (warn) or "strict"
     tokenizer_dir: str = ""  # "" = train a vocabulary on the corpus
     vocabulary_size: int = 8000
     seq_len: int = 128
@@ -80,6 +81,8 @@ class PretrainConfig:
             )
         if self.jit_compile not in ("auto", "true", "false"):
             raise ValueError(f"--jit_compile={self.jit_compile!r}: use auto, true or false")
+        if self.decode_errors not in ("replace", "strict"):
+            raise ValueError(f"--decode_errors={self.decode_errors!r}: use replace or strict")
         if self.optimizer not in ("adamw", "lamb"):
             raise ValueError(f"--optimizer={self.optimizer!r}: use adamw or lamb")
         if not isinstance(self.data_shards, int) or self.data_shards < 0:
@@ -108,6 +111,20 @@ def corpus_files(pattern, output_dir):
     return files
 
 
+def check_utf8(files):
+    """Raises ValueError naming the first file and line that is not valid UTF-8."""
+    for path in files:
+        with open(path, "rb") as f:
+            for number, line in enumerate(f, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise ValueError(
+                        f"{path}:{number}: invalid UTF-8 ({error.reason} at byte {error.start}); "
+                        "fix the file or pass --decode_errors=replace"
+                    ) from None
+
+
 def prepare_tokenizer(family, config, files):
     """Loads `--tokenizer_dir`, or the one a previous run saved, or trains one on `files`."""
     from keras_bert_zoo.tokenizers import load_tokenizer, train_tokenizer
@@ -118,7 +135,8 @@ def prepare_tokenizer(family, config, files):
     elif os.path.exists(os.path.join(saved, "tokenizer_config.json")):
         tokenizer = load_tokenizer(saved)  # resuming: the vocabulary must not change
     else:
-        tokenizer = train_tokenizer(family, files, config.vocabulary_size)
+        tokenizer = train_tokenizer(family, files, config.vocabulary_size,
+                                    errors=config.decode_errors)
     if tokenizer.family != family:
         raise ValueError(
             f"tokenizer family {tokenizer.family!r} does not match --model={config.model} "
@@ -188,6 +206,7 @@ def make_dataset_fn(objective, files, tokenizer, config, strategy):
             whole_word=config.whole_word_masking,
             ngram_max=3 if objective == "mlm_sop" else 1,  # ALBERT's n-gram masking
             input_context=context if shards > 1 else None,
+            decode_errors=config.decode_errors,
         )
         return ds.skip(skip_batches)
 
@@ -290,6 +309,8 @@ def pretrain(config):
     scratch = None if chief else tempfile.mkdtemp(prefix="pretrain_worker_")
     try:
         files = corpus_files(config.corpus, scratch or config.output_dir)
+        if config.decode_errors == "strict":  # fail now, not when training reaches the line
+            check_utf8(files)
         tokenizer = prepare_tokenizer(family, config, files)
         backbone, task = build_pretrainer(config, tokenizer.vocabulary_size, strategy)
         make_dataset = make_dataset_fn(objective, files, tokenizer, config, strategy)

@@ -62,3 +62,44 @@ def test_bad_flags_exit_with_one_clear_line(tmp_path, flags, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def write_corpus_with_invalid_utf8(directory):
+    """Two documents; line 3 of the file has bytes that are not UTF-8."""
+    directory.mkdir()
+    path = directory / "bad.txt"
+    sentences = [f"The {w} model reads text and writes numbers number {i}." for i, w in
+                 enumerate(["small", "large", "quick", "slow", "new", "old"] * 4)]
+    lines = [" ".join(sentences[:6]).encode(), " ".join(sentences[6:12]).encode(),
+             b"Caf\xe9 au lait \xff\xfe is not UTF-8 here. " + " ".join(sentences[12:]).encode(),
+             b"", " ".join(sentences[::-1]).encode(), " ".join(sentences[1::2]).encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+CHEAP = ["--model=bert_tiny", "--max_steps=2", "--warmup_steps=0", "--checkpoint_every=2",
+         "--log_every=2", "--batch_size=4", "--seq_len=32", "--vocabulary_size=200",
+         "--max_predictions_per_seq=5", "--jit_compile=false", f"--model_overrides={TINY}"]
+
+
+def test_strict_decode_errors_names_file_and_line(tmp_path):
+    path = write_corpus_with_invalid_utf8(tmp_path / "corpus")
+    result = run(f"--output_dir={tmp_path / 'run'}", f"--corpus={path}", "--decode_errors=strict",
+                 *CHEAP, timeout=300)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {path}:3: invalid UTF-8 (invalid continuation byte at byte 3); "
+                      "fix the file or pass --decode_errors=replace"], result.stderr[-2000:]
+    assert not (tmp_path / "run" / "checkpoints").exists()  # failed before any training
+
+
+@pytest.mark.slow
+def test_replace_decode_errors_trains_and_warns_with_count(tmp_path):
+    path = write_corpus_with_invalid_utf8(tmp_path / "corpus")
+    result = run(f"--output_dir={tmp_path / 'run'}", f"--corpus={path}", *CHEAP, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 line(s) of the corpus had invalid UTF-8" in result.stderr  # the vocabulary
+    # The data pipeline names the line each time it reads it.
+    assert "replaced undecodable UTF-8 bytes at" in result.stderr and f"{path}:3" in result.stderr
+    assert "trained to step 2" in result.stdout
