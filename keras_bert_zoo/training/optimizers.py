@@ -1,7 +1,6 @@
 """Optimizers and learning-rate schedules of the BERT recipes."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 # LayerNorm scales/offsets and every bias are excluded from weight decay (BERT, RoBERTa).
@@ -56,38 +55,6 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-@keras.saving.register_keras_serializable(package="keras_bert_zoo")
-class AdamW(keras.optimizers.AdamW):
-    """Keras' AdamW whose whole update runs as one XLA computation.
-
-    Clipping, weight decay and the Adam step of every variable are the same operations as in
-    `keras.optimizers.AdamW`, but compiled together (`tf.function(jit_compile=True)`), so the
-    element-wise work over all parameters is fused into a few passes over memory instead of
-    about a dozen per variable. On a 2-core CPU, with the rest of a mixed_bfloat16 bert_small
-    step running without XLA, the stock update takes ~8% of the step (measured against SGD)
-    and fusing it shortens the step by ~4%. Under a tf.distribute strategy, with gradient
-    accumulation or with EMA, Keras' own update runs unchanged.
-
-    Example:
-    >>> opt = AdamW(learning_rate=0.1, weight_decay=0.0)
-    >>> v = keras.Variable([1.0, 2.0])
-    >>> opt.apply([tf.constant([1.0, -1.0])], [v])
-    >>> [round(float(x), 4) for x in v.numpy()]
-    [0.9, 2.1]
-    """
-
-    def _backend_apply_gradients(self, grads, trainable_variables):
-        if self.gradient_accumulation_steps or self.use_ema or tf.distribute.has_strategy():
-            return super()._backend_apply_gradients(grads, trainable_variables)
-        keras_apply = super()._backend_apply_gradients
-
-        @tf.function(jit_compile=True, autograph=False)
-        def fused(grads):
-            keras_apply(grads, trainable_variables)
-
-        fused([tf.convert_to_tensor(g) for g in grads])
-
-
 def create_optimizer(name="adamw", *, learning_rate, total_steps, warmup_steps=0,
                      weight_decay=0.01, end_learning_rate=0.0, power=1.0, clipnorm=1.0,
                      beta_1=0.9, beta_2=0.999, epsilon=1e-6):
@@ -111,7 +78,7 @@ def create_optimizer(name="adamw", *, learning_rate, total_steps, warmup_steps=0
     schedule = WarmupPolynomialDecay(learning_rate, warmup_steps, total_steps,
                                      end_learning_rate, power)
     if name == "adamw":
-        optimizer = AdamW(
+        optimizer = keras.optimizers.AdamW(
             learning_rate=schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, global_clipnorm=clipnorm,
         )
