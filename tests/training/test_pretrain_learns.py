@@ -72,7 +72,8 @@ def test_bert_mlm_beats_unigram_baseline_on_held_out_text(tmp_path):
 
 @pytest.mark.slow
 def test_albert_mlm_learns_with_sop_and_ngram_masking(tmp_path):
-    config, result = _run("albert_base", tmp_path, steps=300,
+    # 300 steps left 0.008-0.015 over the baseline on some seeds; 500 steps give 0.027-0.045.
+    config, result = _run("albert_base", tmp_path, steps=500,
                           model_overrides=dict(TINY, embedding_dim=64))
     assert result["objective"] == OBJECTIVES["albert"] == "mlm_sop"
     assert _losses(result)[-1] < _losses(result)[0] - 0.3
