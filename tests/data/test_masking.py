@@ -170,13 +170,15 @@ def test_ngram_lengths_follow_one_over_n():
                 continue
             counts[len(run)] += 1
             run = [p] if p is not None else []
-    # Isolated runs mix merged n-grams; compare the shape with the model's expectation:
-    # p(1) > p(2) > p(3) and a mean n-gram size close to sum n p(n) = 1.64.
+    # p(n) = (1/n) / (1 + 1/2 + 1/3): 6/11, 3/11, 2/11. At a 10% rate neighbouring n-grams
+    # rarely touch, so the runs of 1..3 tokens follow p(n) to within a few points (their
+    # shares are 0.55-0.56, 0.27 and 0.17-0.18 over batches) and merged runs of 4+ are rare.
     probabilities = ngram_probabilities(ngram_max)
     np.testing.assert_allclose(probabilities, [6 / 11, 3 / 11, 2 / 11])
-    assert counts[1] > counts[2] > counts[3] > 0
-    mean_units = sum(n * probabilities[n - 1] for n in range(1, 4))
-    assert 1.3 < sum(k * v for k, v in counts.items()) / sum(counts.values()) < mean_units + 0.3
+    short = counts[1] + counts[2] + counts[3]
+    shares = [counts[n] / short for n in (1, 2, 3)]
+    np.testing.assert_allclose(shares, [6 / 11, 3 / 11, 2 / 11], atol=0.03)
+    assert (sum(counts.values()) - short) / sum(counts.values()) < 0.05
 
 
 def test_ngram_draws_match_distribution():
