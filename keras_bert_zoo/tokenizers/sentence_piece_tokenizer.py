@@ -4,6 +4,15 @@ ALBERT's `tokenization.preprocess_text` (and `transformers.AlbertTokenizer`) pre
 before SentencePiece: collapse whitespace, turn `` and '' into ", drop accents (NFKD, remove
 combining marks) unless `keep_accents`, and lowercase. The same steps run here as TF ops, so
 `tokenize(text)` equals `SentencePieceProcessor.encode(preprocess_text(text))`.
+
+Two tf-text kernels run the model. Unigram models with SentencePiece's default `nmt_nfkc`
+normalizer (ALBERT's, and what `train_sentencepiece` makes by default) go through
+`FastSentencepieceTokenizer`: stateless (the model is a tensor, not a resource), twice as fast,
+and the same ids. Other models (BPE, custom normalizers) go through `SentencepieceTokenizer`,
+whose model lives in a resource owned by a kernel: `tf.random.set_seed`,
+`keras.utils.set_random_seed` and `keras.backend.clear_session` clear the kernel cache and delete
+it. In Python the tokenizer then builds it again; only a SavedModel loaded before such a call
+cannot, so seed before loading one.
 """
 
 import base64
@@ -13,12 +22,14 @@ import unicodedata
 import keras
 import sentencepiece
 import tensorflow as tf
+from sentencepiece import sentencepiece_model_pb2
 import tensorflow_text as tf_text
 
 from keras_bert_zoo.tokenizers.tokenizer import Tokenizer
 from keras_bert_zoo.tokenizers.word_piece_tokenizer import python_lower
 
 PROTO_FILENAME = "spiece.model"
+_UNIGRAM = 1  # sentencepiece ModelProto.TrainerSpec.ModelType
 
 # What Python's str.split() splits on (str.isspace), so `" ".join(text.split())` matches.
 _PY_WHITESPACE_RUN = (
@@ -60,6 +71,60 @@ def read_proto(proto):
     )
 
 
+def stateless_kernel_is_exact(proto):
+    """Whether tf-text's FastSentencepieceTokenizer gives SentencePiece's own ids for a model.
+
+    It does for unigram models with the default `nmt_nfkc` normalizer and no byte fallback; it
+    does not for BPE models (other merges) or the `identity` normalizer (tabs, newlines).
+    """
+    model = sentencepiece_model_pb2.ModelProto()
+    model.ParseFromString(proto)
+    return (
+        model.trainer_spec.model_type == _UNIGRAM
+        and not model.trainer_spec.byte_fallback
+        and model.normalizer_spec.name == "nmt_nfkc"
+        and not model.normalizer_spec.normalization_rule_tsv
+        and not model.HasField("denormalizer_spec")
+    )
+
+
+class _ResourceSentencepiece(tf.Module):
+    """tf-text's resource-based SentencepieceTokenizer, built again when its resource is gone.
+
+    The resource belongs to a cached kernel that `tf.random.set_seed` and `clear_session`
+    discard. Eager calls retry once after building it again; traced calls (tf.function,
+    tf.data) check it eagerly first, so the graph captures a live resource.
+    """
+
+    def __init__(self, proto):
+        super().__init__()
+        self._proto = proto
+        self._build()
+
+    def _build(self):
+        self.tokenizer = tf_text.SentencepieceTokenizer(model=self._proto, out_type=tf.int32)
+
+    def _call(self, method, inputs):
+        if tf.executing_eagerly():
+            try:
+                return getattr(self.tokenizer, method)(inputs)
+            except tf.errors.NotFoundError:
+                self._build()
+                return getattr(self.tokenizer, method)(inputs)
+        with tf.init_scope():
+            try:
+                self.tokenizer.tokenize(tf.constant([""]))
+            except tf.errors.NotFoundError:
+                self._build()
+        return getattr(self.tokenizer, method)(inputs)
+
+    def tokenize(self, inputs):
+        return self._call("tokenize", inputs)
+
+    def detokenize(self, ids):
+        return self._call("detokenize", ids)
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")
 class SentencePieceTokenizer(Tokenizer):
     """SentencePiece tokenizer with ALBERT's text preparation.
@@ -99,9 +164,10 @@ class SentencePieceTokenizer(Tokenizer):
         self.lowercase = bool(lowercase)
         self.keep_accents = bool(keep_accents)
         self.remove_space = bool(remove_space)
-        self._sentencepiece = tf_text.SentencepieceTokenizer(
-            model=self._proto, out_type=tf.int32
-        )
+        if stateless_kernel_is_exact(self._proto):
+            self._sentencepiece = tf_text.FastSentencepieceTokenizer(self._proto)
+        else:
+            self._sentencepiece = _ResourceSentencepiece(self._proto)
 
     @property
     def proto(self):

@@ -4,6 +4,7 @@ import keras
 import pytest
 import sentencepiece
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from keras_bert_zoo.tokenizers import SentencePieceTokenizer
 from keras_bert_zoo.tokenizers import load_tokenizer
@@ -96,3 +97,57 @@ def test_save_load_and_config_round_trip(trained_sentencepiece, tmp_path, prose_
     assert revived.proto == trained_sentencepiece.proto
     with pytest.raises(FileNotFoundError, match="does not exist"):
         SentencePieceTokenizer(str(tmp_path / "missing.model"))
+
+
+@pytest.fixture(scope="module", params=["unigram", "bpe"])
+def seeded_tokenizer(request, corpus_files):
+    """A tokenizer of each kernel, trained before `set_random_seed` and `clear_session`.
+
+    Both calls clear TensorFlow's kernel cache, which holds the resource of tf-text's
+    resource-based SentencePiece kernel (BPE models); unigram models use the stateless one.
+    """
+    from keras_bert_zoo.tokenizers import train_sentencepiece
+
+    tokenizer = train_sentencepiece(corpus_files, 1000, model_type=request.param)
+    traced = tf.function(tokenizer.tokenize)
+    first = traced(tf.constant(HARD_TEXTS)).to_list()
+    keras.utils.set_random_seed(0)
+    keras.backend.clear_session()
+    return request.param, tokenizer, first
+
+
+def test_both_kernels_match_the_processor_after_the_kernel_cache_is_cleared(
+    seeded_tokenizer, prose_lines
+):
+    model_type, tokenizer, first = seeded_tokenizer
+    stateless = isinstance(tokenizer._sentencepiece, tf_text.FastSentencepieceTokenizer)
+    assert stateless == (model_type == "unigram")
+    processor = sentencepiece.SentencePieceProcessor(model_proto=tokenizer.proto)
+    lines = [line for line in prose_lines[:2000] if "==" not in line] + HARD_TEXTS
+    expected = [processor.encode(preprocess_text(line)) for line in lines]
+    assert tokenizer.tokenize(lines).to_list() == expected  # eager
+    assert tf.function(tokenizer.tokenize)(tf.constant(lines)).to_list() == expected  # traced
+    mapped = tf.data.Dataset.from_tensor_slices(lines).batch(64).map(tokenizer.tokenize)
+    assert [ids for batch in mapped for ids in batch.to_list()] == expected
+    assert first == expected[-len(HARD_TEXTS):]
+    texts = ["the quick brown fox", "lambda x: x + 1"]
+    assert tokenizer.detokenize(tokenizer.tokenize(texts)).numpy().tolist() == [
+        t.encode() for t in texts
+    ]
+
+
+def test_stateless_kernel_survives_seeding_after_a_saved_model_is_loaded(
+    trained_sentencepiece, tmp_path
+):
+    module = tf.Module()
+    module.tokenizer = trained_sentencepiece
+    module.serve = tf.function(
+        lambda texts: trained_sentencepiece.tokenize(texts).to_tensor(),
+        input_signature=[tf.TensorSpec([None], tf.string)],
+    )
+    tf.saved_model.save(module, str(tmp_path / "export"))
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    texts = tf.constant(["the quick brown fox", "Crème brûlée"])
+    expected = trained_sentencepiece.tokenize(texts).to_tensor().numpy()
+    keras.utils.set_random_seed(1)
+    assert (loaded.serve(texts).numpy() == expected).all()
