@@ -37,13 +37,14 @@ def expand_files(files):
     return paths
 
 
-def read_lines(paths, errors="replace"):
+def read_lines(paths, errors="replace", remedy="pass errors='replace'"):
     """Yields the lines (without line breaks) of UTF-8 files.
 
     Args:
         paths: list of file paths.
         errors: "replace" turns undecodable bytes into U+FFFD and warns with a count;
             "strict" raises a ValueError naming the file and line.
+        remedy: how the caller's user turns replacement on, quoted in the strict error.
     """
     if errors not in ("replace", "strict"):
         raise ValueError(f"errors={errors!r}; expected 'replace' or 'strict'")
@@ -57,7 +58,7 @@ def read_lines(paths, errors="replace"):
                     if errors == "strict":
                         raise ValueError(
                             f"{path}:{line_number}: invalid UTF-8 ({e.reason} at byte "
-                            f"{e.start}); fix the file or pass errors='replace'"
+                            f"{e.start}); fix the file or {remedy}"
                         ) from None
                     bad_lines += 1
                     line = raw.decode("utf-8", errors="replace")

@@ -113,16 +113,10 @@ def corpus_files(pattern, output_dir):
 
 def check_utf8(files):
     """Raises ValueError naming the first file and line that is not valid UTF-8."""
-    for path in files:
-        with open(path, "rb") as f:
-            for number, line in enumerate(f, start=1):
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise ValueError(
-                        f"{path}:{number}: invalid UTF-8 ({error.reason} at byte {error.start}); "
-                        "fix the file or pass --decode_errors=replace"
-                    ) from None
+    from keras_bert_zoo.tokenizers.trainers import read_lines
+
+    for _ in read_lines(files, errors="strict", remedy="pass --decode_errors=replace"):
+        pass
 
 
 def prepare_tokenizer(family, config, files):
