@@ -1,51 +1,26 @@
 """`kill -9` of a pretraining process, then the same command again: the run resumes from its
 last checkpoint and ends with the weights of an uninterrupted run, bit for bit."""
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-HELPER = os.path.join(os.path.dirname(__file__), "..", "training", "run_pretrain.py")
-TINY = json.dumps({"num_layers": 1, "hidden_dim": 32, "num_heads": 2, "intermediate_dim": 64})
+from tests.training.processes import TINY, kill, load, start, tail, wait_all
+
 TIMEOUT = 120  # seconds for any one run
 
 
-def start(out, log_path, *helper_flags):
+def start_run(out, log_path, *helper_flags):
     """recipes/pretrain.py (through run_pretrain.py, which adds --step_delay and --dump)."""
     flags = ["--model=bert_tiny", f"--corpus={out.parent}/corpus/*.txt",
              f"--tokenizer_dir={out.parent}/tokenizer", f"--output_dir={out}",
              "--max_steps=20", "--warmup_steps=4", "--checkpoint_every=5", "--log_every=5",
              "--batch_size=8", "--seq_len=32", "--max_predictions_per_seq=5", "--dropout=0.1",
              "--jit_compile=false", f"--model_overrides={TINY}"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, HELPER, *helper_flags, "--", *flags],
-                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-
-
-def kill(process):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-
-
-def finish(process, log_path):
-    try:
-        process.wait(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pytest.fail("the run timed out:\n" + open(log_path).read()[-3000:])
-    assert process.returncode == 0, open(log_path).read()[-3000:]
-
-
-def load(path):
-    with np.load(path) as weights:
-        return [weights[f"arr_{i}"] for i in range(len(weights.files))]
+    return start(helper_flags, flags, log_path)
 
 
 @pytest.mark.slow
@@ -60,12 +35,12 @@ def test_sigkill_then_rerun_ends_with_the_uninterrupted_weights(tmp_path):
     try:
         # The uninterrupted run and the run to kill (slowed, so the kill lands mid-run) side
         # by side.
-        processes.append(start(full, tmp_path / "full.log", f"--dump={tmp_path}/full.npz"))
-        processes.append(start(killed, tmp_path / "killed.log", "--step_delay=0.2"))
+        processes.append(start_run(full, tmp_path / "full.log", f"--dump={tmp_path}/full.npz"))
+        processes.append(start_run(killed, tmp_path / "killed.log", "--step_delay=0.2"))
         state = killed / "checkpoints" / "checkpoint"  # written after the checkpoint's files
         deadline = time.monotonic() + TIMEOUT
         while not state.exists():
-            assert processes[1].poll() is None, open(tmp_path / "killed.log").read()[-3000:]
+            assert processes[1].poll() is None, tail(tmp_path / "killed.log")
             assert time.monotonic() < deadline, "no checkpoint in time"
             time.sleep(0.05)
         os.killpg(processes[1].pid, signal.SIGKILL)
@@ -75,10 +50,10 @@ def test_sigkill_then_rerun_ends_with_the_uninterrupted_weights(tmp_path):
         assert not (killed / "backbone.keras").exists()
 
         log = tmp_path / "resumed.log"
-        processes.append(start(killed, log, f"--dump={tmp_path}/resumed.npz"))
-        finish(processes[2], log)
+        processes.append(start_run(killed, log, f"--dump={tmp_path}/resumed.npz"))
+        wait_all(processes[2:], [log], timeout=TIMEOUT)
         assert "resuming from the checkpoint at step" in open(log).read()
-        finish(processes[0], tmp_path / "full.log")
+        wait_all(processes[:1], [tmp_path / "full.log"], timeout=TIMEOUT)
     finally:
         for process in processes:
             kill(process)

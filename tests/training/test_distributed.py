@@ -12,16 +12,14 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-HELPER = os.path.join(os.path.dirname(__file__), "run_pretrain.py")
-TINY = json.dumps({"num_layers": 1, "hidden_dim": 32, "num_heads": 2, "intermediate_dim": 64})
-TIMEOUT = 300  # seconds for any one run
+from tests.training.processes import TINY, kill, load, start, tail, wait_all
+
+TIMEOUT = 300  # seconds for any one run (wait_all's default)
 
 
 @pytest.fixture(scope="module")
@@ -44,44 +42,6 @@ def recipe_flags(data, output_dir, *extra, max_steps=6):
             "--dropout=0", "--jit_compile=false", f"--model_overrides={TINY}", *extra]
 
 
-def start(helper_flags, flags, log_path, tf_config=None, tmpdir=None):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    env.pop("TF_CONFIG", None)
-    if tf_config is not None:
-        env["TF_CONFIG"] = json.dumps(tf_config)
-    if tmpdir is not None:  # where a worker's scratch directories go
-        env["TMPDIR"] = str(tmpdir)
-    log = open(log_path, "w")
-    return subprocess.Popen([sys.executable, HELPER, *helper_flags, "--", *flags],
-                            stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-
-
-def kill(process):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-
-
-def wait_all(processes, logs, timeout=TIMEOUT):
-    """Waits for every process (killing all of them on timeout); asserts they succeeded."""
-    deadline = time.monotonic() + timeout
-    try:
-        for process in processes:
-            process.wait(timeout=max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        pytest.fail("a run timed out:\n" + "\n".join(tail(log) for log in logs))
-    finally:
-        for process in processes:
-            kill(process)
-    for process, log in zip(processes, logs):
-        assert process.returncode == 0, tail(log)
-
-
-def tail(log, n=3000):
-    return open(log).read()[-n:]
-
-
 def free_ports(n):
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
@@ -96,11 +56,6 @@ def cluster(n):
     workers = [f"127.0.0.1:{port}" for port in free_ports(n)]
     return [{"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
             for i in range(n)]
-
-
-def load(path):
-    with np.load(path) as f:
-        return [f[k] for k in f.files]
 
 
 def load_state(path):
