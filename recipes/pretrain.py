@@ -41,6 +41,8 @@ flags.DEFINE_integer("keep_checkpoints", 3, "Newest checkpoints kept.")
 flags.DEFINE_integer("log_every", 50, "Steps between metrics.jsonl lines.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequence.")
 flags.DEFINE_bool("whole_word_masking", False, "Mask whole words.")
+flags.DEFINE_float("sentence_loss_weight", 1.0, "Weight of the NSP (BERT) / SOP (ALBERT) loss "
+                   "next to MLM's; small models learn SOP only with more (e.g. 10).")
 flags.DEFINE_float("dropout", 0.1, "Dropout rate.")
 flags.DEFINE_string("model_overrides", "{}", "JSON object of backbone arguments replacing the "
                     "preset's, e.g. '{\"num_layers\": 2, \"hidden_dim\": 128}'.")
@@ -57,7 +59,7 @@ def main(argv):
         "seq_len", "batch_size", "max_steps", "learning_rate", "warmup_steps", "weight_decay",
         "optimizer", "mixed_precision", "strategy", "jit_compile", "seed", "checkpoint_every",
         "keep_checkpoints", "log_every", "max_predictions_per_seq", "whole_word_masking",
-        "dropout")})
+        "sentence_loss_weight", "dropout")})
     try:
         config.model_overrides = json.loads(FLAGS.model_overrides)
         config.validate()

@@ -53,11 +53,16 @@ class Pretrainer(Task):
     (`[batch, num_masked]`); outputs `mlm_logits` (`[batch, num_masked, vocab]`, float32) and
     `sentence_logits` (`[batch, 2]`). Targets are a dict with `mask_ids`, `mask_weights` (0 for
     padded prediction slots) and `sentence_label`. The loss is the weighted MLM cross-entropy
-    plus the sentence cross-entropy, each averaged over the *global* batch.
+    plus `sentence_loss_weight` times the sentence cross-entropy, each averaged over the
+    *global* batch.
 
     Args:
         backbone: a `BertBackbone`, `AlbertBackbone` or `RobertaBackbone`.
         sentence_head: add the NSP/SOP head on `pooled_output`.
+        sentence_loss_weight: weight of the sentence loss (1 in BERT and ALBERT). Small models
+            need more: the MLM gradient drowns SOP's in the shared encoder (a 2-layer ALBERT
+            stays at chance on held-out SOP with 1 and learns it with 10; see
+            docs/pretraining.md).
 
     Example:
     >>> from keras_bert_zoo.models import BertBackbone
@@ -71,11 +76,13 @@ class Pretrainer(Task):
     ((2, 2, 50), (2, 2))
     """
 
-    def __init__(self, backbone, sentence_head=True, **kwargs):
+    def __init__(self, backbone, sentence_head=True, sentence_loss_weight=1.0, **kwargs):
         if sentence_head and "pooled_output" not in backbone.output:
             raise ValueError(
                 f"{type(backbone).__name__} has no pooled_output; use sentence_head=False"
             )
+        if not sentence_loss_weight >= 0:
+            raise ValueError(f"sentence_loss_weight={sentence_loss_weight} must be >= 0")
         # === Layers ===
         self.backbone = backbone
         self.mlm_head = MaskedLMHead(
@@ -109,6 +116,7 @@ class Pretrainer(Task):
 
         # === Config ===
         self.use_sentence_head = sentence_head
+        self.sentence_loss_weight = float(sentence_loss_weight)
         # === Metrics ===
         self.mlm_loss_metric = keras.metrics.Mean(name="mlm_loss")
         # Weighted mean of arg-max hits: SparseCategoricalAccuracy's value, from the loss pass.
@@ -134,7 +142,7 @@ class Pretrainer(Task):
                 labels, y_pred["sentence_logits"], ops.ones_like(labels, "float32")
             )
             self.sentence_loss_metric.update_state(global_sum(sentence_loss))
-            loss = loss + sentence_loss
+            loss = loss + self.sentence_loss_weight * sentence_loss
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -148,6 +156,7 @@ class Pretrainer(Task):
         return {
             **self._base_config(),
             "sentence_head": self.use_sentence_head,
+            "sentence_loss_weight": self.sentence_loss_weight,
         }
 
 

@@ -47,6 +47,7 @@ class PretrainConfig:
     log_every: int = 50
     max_predictions_per_seq: int = 20
     whole_word_masking: bool = False
+    sentence_loss_weight: float = 1.0  # NSP/SOP loss weight (BERT, ALBERT)
     dropout: float = 0.1
     model_overrides: dict = dataclasses.field(default_factory=dict)  # e.g. {"num_layers": 2}
     verbose: str = "auto"
@@ -67,6 +68,10 @@ class PretrainConfig:
                 raise ValueError(f"--{name}={value!r} must be a positive integer")
         if self.seq_len < 8:
             raise ValueError(f"--seq_len={self.seq_len} is too short; use at least 8")
+        if not self.sentence_loss_weight >= 0:
+            raise ValueError(
+                f"--sentence_loss_weight={self.sentence_loss_weight} must be >= 0"
+            )
         if not self.learning_rate > 0:
             raise ValueError(f"--learning_rate={self.learning_rate} must be positive")
         if not 0 <= self.warmup_steps <= self.max_steps:
@@ -255,7 +260,8 @@ def build_pretrainer(config, vocabulary_size, strategy):
         if family == "bart":
             task = DenoisingPretrainer(backbone)
         else:
-            task = Pretrainer(backbone, sentence_head=family in ("bert", "albert"))
+            task = Pretrainer(backbone, sentence_head=family in ("bert", "albert"),
+                              sentence_loss_weight=config.sentence_loss_weight)
         optimizer = create_optimizer(
             config.optimizer,
             learning_rate=config.learning_rate,

@@ -55,6 +55,7 @@ def test_pretrain_writes_everything_and_resumes(tmp_path):
         (["--model_overrides=[1, 2]"], "must be a JSON object"),
         (["--model_overrides={bad json"], "error:"),
         (["--mixed_precision=fp8"], "mixed_precision"),
+        (["--sentence_loss_weight=-0.5"], "--sentence_loss_weight=-0.5 must be >= 0"),
     ],
 )
 def test_bad_flags_exit_with_one_clear_line(tmp_path, flags, message):

@@ -30,8 +30,9 @@ def mlm_batch(n=8, length=12, predictions=3, seed=0, segments=True):
     return x, y
 
 
-def test_mlm_loss_is_weighted_cross_entropy_plus_sentence_loss():
-    model = Pretrainer(BertBackbone(**SMALL))
+@pytest.mark.parametrize("sentence_loss_weight", [1.0, 10.0])
+def test_mlm_loss_is_weighted_cross_entropy_plus_sentence_loss(sentence_loss_weight):
+    model = Pretrainer(BertBackbone(**SMALL), sentence_loss_weight=sentence_loss_weight)
     x, y = mlm_batch()
     out = model(x)
     loss = float(model.compute_loss(x, y, out))
@@ -43,7 +44,12 @@ def test_mlm_loss_is_weighted_cross_entropy_plus_sentence_loss():
     s = np.asarray(out["sentence_logits"], "float64")
     s_logp = s - np.log(np.exp(s).sum(-1, keepdims=True))
     nsp = -np.take_along_axis(s_logp, y["sentence_label"][:, None], -1).mean()
-    assert loss == pytest.approx(mlm + nsp, rel=1e-5)
+    assert loss == pytest.approx(mlm + sentence_loss_weight * nsp, rel=1e-5)
+    assert float(model.sentence_loss_metric.result()) == pytest.approx(nsp, rel=1e-5)
+    restored = Pretrainer.from_config(model.get_config())
+    assert restored.sentence_loss_weight == sentence_loss_weight
+    with pytest.raises(ValueError, match="sentence_loss_weight=-1"):
+        Pretrainer(BertBackbone(**SMALL), sentence_loss_weight=-1)
 
 
 def test_mlm_head_is_tied_to_the_token_embedding():
