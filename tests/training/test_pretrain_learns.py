@@ -4,6 +4,7 @@ text. These run a few hundred steps each on the embedded corpus."""
 import collections
 
 import keras
+import numpy as np
 import pytest
 
 from keras_bert_zoo.data.datasets import pretraining_dataset
@@ -22,7 +23,7 @@ def _held_out(result, config, batches=8):
         sequence_length=config.seq_len, batch_size=config.batch_size,
         max_predictions_per_seq=config.max_predictions_per_seq, seed=12345,
         continuation_table=tokenizer.continuation_table(),
-    ).take(batches)
+    ).take(batches).cache()  # the stream differs per iteration; every pass sees the same pairs
 
 
 def _run(model, tmp_path, steps, **overrides):
@@ -78,7 +79,27 @@ def test_albert_mlm_learns_with_sop_and_ngram_masking(tmp_path):
     assert result["objective"] == OBJECTIVES["albert"] == "mlm_sop"
     assert _losses(result)[-1] < _losses(result)[0] - 0.3
     metrics = _assert_beats_unigram_baseline(result, config, margin=0.02)
-    assert 0.0 <= metrics["sentence_accuracy"] <= 1.0  # SOP is trained and evaluated
+    # SOP is evaluated and trained: its zero-initialized bias moves only if the SOP loss
+    # reaches the head. Held-out SOP accuracy stays at chance for a model this small
+    # (docs/pretraining.md, "Sentence-order prediction at small scale").
+    assert "sentence_accuracy" in metrics and "sentence_loss" in metrics
+    assert np.abs(result["task"].sentence_head.bias.numpy()).max() > 1e-4
+
+
+@pytest.mark.slow
+def test_albert_sop_beats_chance_on_held_out_text(tmp_path):
+    # At this size the MLM gradient drowns SOP's in the shared encoder: with the papers'
+    # weight 1 held-out SOP scores below the label prior (0.476 and 0.484 against 0.524 and
+    # 0.535, seeds 0 and 1); with 10, seeds 0, 1 and 3-6 beat it by 2.6-4.8 points (seed 0:
+    # 0.573 against 0.524). See docs/pretraining.md, "Sentence-order prediction at small
+    # scale".
+    config, result = _run("albert_base", tmp_path, steps=600, sentence_loss_weight=10.0,
+                          model_overrides=dict(TINY, embedding_dim=64))
+    held_out = _held_out(result, config, batches=64)  # 2,048 pairs
+    labels = np.concatenate([y["sentence_label"].numpy() for _, y in held_out])
+    majority = max(labels.mean(), 1 - labels.mean())  # what the label prior alone scores
+    metrics = result["task"].evaluate(held_out, verbose=0, return_dict=True)
+    assert metrics["sentence_accuracy"] > majority + 0.01, (metrics, majority)
 
 
 @pytest.mark.slow
