@@ -1,11 +1,12 @@
-"""Tokenizer throughput: ours (in-graph, tf.function) vs Hugging Face `tokenizers`.
+"""Tokenizer throughput: ours (in-graph, tf.function) vs Hugging Face `tokenizers` and keras-hub.
 
 Text: CPython's pydoc topics split into lines, repeated to ~2 MB; batches of 1,024 lines.
 WordPiece uses the MiniLM (BERT uncased) vocab.txt; byte-level BPE a 8k vocabulary trained on
-the same text. Both sides are timed in alternating rounds in this process (the median round
-counts), so machine load hits both alike. Prints one JSON line with MB/s, the ratio
-ours / Hugging Face, the share of lines with ids identical to Hugging Face's and, for
-WordPiece, to the original BERT tokenizer (tests/tokenizers/bert_reference.py) on every line.
+the same text; keras-hub's WordPieceTokenizer and BytePairTokenizer get the same files. All
+sides are timed in alternating rounds in this process (the median round counts), so machine
+load hits them alike. Prints one JSON line with MB/s, the ratios ours / Hugging Face and
+ours / keras-hub, the share of lines with ids identical to Hugging Face's and, for WordPiece,
+to the original BERT tokenizer (tests/tokenizers/bert_reference.py) on every line.
 
     python bench/tokenize.py
 """
@@ -27,6 +28,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import pydoc_data.topics  # noqa: E402
+import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tokenizers  # noqa: E402
 
@@ -48,29 +50,33 @@ def _ours_ids(tokenizer, batches):
     return tokenize, [row for b in batches for row in tokenize(tf.constant(b)).to_list()]
 
 
-def _compare(name, ours_tokenizer, hf_encode, lines):
+def _compare(name, ours_tokenizer, hf_encode, keras_hub_tokenizer, lines):
+    """Ours, Hugging Face and keras-hub in alternating rounds over the same batches."""
     megabytes = sum(len(line.encode("utf-8")) for line in lines) * REPEATS / 1e6
     batches = _batches(lines * REPEATS)
     tensors = [tf.constant(b) for b in batches]
     tokenize, ours_ids = _ours_ids(ours_tokenizer, _batches(lines))  # traced and warm
+    keras_hub_tokenize, _ = _ours_ids(keras_hub_tokenizer, _batches(lines))
     hf_ids = [e.ids for b in _batches(lines) for e in hf_encode(b)]
-    seconds = {"ours": [], "hf": []}
+    seconds = {"ours": [], "hf": [], "keras_hub": []}
     for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for t in tensors:
-            tokenize(t)
-        seconds["ours"].append(time.perf_counter() - start)
+        for side, run in (("ours", tokenize), ("keras_hub", keras_hub_tokenize)):
+            start = time.perf_counter()
+            for t in tensors:
+                run(t)
+            seconds[side].append(time.perf_counter() - start)
         start = time.perf_counter()
         for b in batches:
             hf_encode(b)
         seconds["hf"].append(time.perf_counter() - start)
-    ours_rate = megabytes / statistics.median(seconds["ours"])
-    hf_rate = megabytes / statistics.median(seconds["hf"])
+    rates = {side: megabytes / statistics.median(s) for side, s in seconds.items()}
     same = sum(a == b for a, b in zip(ours_ids, hf_ids))
     return ours_ids, {
-        f"{name}_ours_mb_per_s": round(ours_rate, 2),
-        f"{name}_hf_mb_per_s": round(hf_rate, 2),
-        f"{name}_ratio_ours_over_hf": round(ours_rate / hf_rate, 2),
+        f"{name}_ours_mb_per_s": round(rates["ours"], 2),
+        f"{name}_hf_mb_per_s": round(rates["hf"], 2),
+        f"{name}_keras_hub_mb_per_s": round(rates["keras_hub"], 2),
+        f"{name}_ratio_ours_over_hf": round(rates["ours"] / rates["hf"], 2),
+        f"{name}_ratio_ours_over_keras_hub": round(rates["ours"] / rates["keras_hub"], 2),
         f"{name}_identical_lines": round(same / len(lines), 5),
         f"{name}_lines_checked": len(lines),
     }
@@ -89,6 +95,7 @@ def main():
         "wordpiece",
         WordPieceTokenizer(vocab),
         lambda b: hf_wordpiece.encode_batch(b, add_special_tokens=False),
+        keras_hub.tokenizers.WordPieceTokenizer(vocab, lowercase=True, strip_accents=True),
         lines,
     )
     result.update(measured)
@@ -107,7 +114,10 @@ def main():
         hf_bpe = tokenizers.ByteLevelBPETokenizer(
             os.path.join(directory, "vocab.json"), os.path.join(directory, "merges.txt")
         )
-    result.update(_compare("bpe", ours_bpe, hf_bpe.encode_batch, lines)[1])
+        keras_hub_bpe = keras_hub.tokenizers.BytePairTokenizer(
+            os.path.join(directory, "vocab.json"), os.path.join(directory, "merges.txt")
+        )
+    result.update(_compare("bpe", ours_bpe, hf_bpe.encode_batch, keras_hub_bpe, lines)[1])
     print(json.dumps(result))
 
 
