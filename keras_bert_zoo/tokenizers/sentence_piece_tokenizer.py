@@ -22,8 +22,8 @@ import unicodedata
 import keras
 import sentencepiece
 import tensorflow as tf
-from sentencepiece import sentencepiece_model_pb2
 import tensorflow_text as tf_text
+from sentencepiece import sentencepiece_model_pb2
 
 from keras_bert_zoo.tokenizers.tokenizer import Tokenizer
 from keras_bert_zoo.tokenizers.word_piece_tokenizer import python_lower
