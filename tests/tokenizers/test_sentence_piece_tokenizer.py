@@ -21,27 +21,21 @@ def processor(trained_sentencepiece):
     return sentencepiece.SentencePieceProcessor(model_proto=trained_sentencepiece.proto)
 
 
-def _score(processor, ids):
-    return sum(processor.get_score(i) for i in ids)
-
-
 def test_identical_to_sentencepiece_processor(trained_sentencepiece, processor, prose_lines):
-    """Same ids as SentencePieceProcessor.encode(ALBERT preprocess_text(line)).
+    """Same ids as SentencePieceProcessor.encode(ALBERT preprocess_text(line)), on every line.
 
-    tf-text bundles another build of SentencePiece, whose Viterbi search breaks exact ties
-    differently ("=" * 31 -> 16 + 15 or 15 + 16 "=" pieces of the same total score); such
-    lines must have the same pieces in another order and the same score.
+    The model is unigram, so tf-text's stateless kernel runs it. tf-text's resource-based
+    kernel bundles another build of SentencePiece, whose Viterbi search breaks exact ties
+    differently ("=" * 31 -> 16 + 15 or 15 + 16 "=" pieces of the same total score) on 9 of
+    these lines; the stateless one matches on all of them.
     """
+    assert isinstance(trained_sentencepiece._sentencepiece, tf_text.FastSentencepieceTokenizer)
     lines = prose_lines + HARD_TEXTS
     ours = trained_sentencepiece.tokenize(tf.constant(lines)).to_list()
-    ties = 0
-    for line, ids in zip(lines, ours):
-        expected = processor.encode(preprocess_text(line))
-        if ids != expected:
-            ties += 1
-            assert sorted(ids) == sorted(expected), line
-            assert _score(processor, ids) == pytest.approx(_score(processor, expected)), line
-    assert ties <= len(lines) // 1000
+    different = [
+        line for line, ids in zip(lines, ours) if ids != processor.encode(preprocess_text(line))
+    ]
+    assert different == []
 
 
 def test_without_preprocessing_equals_raw_encode(trained_sentencepiece, processor, prose_lines):
