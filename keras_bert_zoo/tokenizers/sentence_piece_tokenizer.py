@@ -7,13 +7,13 @@ combining marks) unless `keep_accents`, and lowercase. The same steps run here a
 
 Two tf-text kernels run the model. Unigram models with SentencePiece's default `nmt_nfkc`
 normalizer (ALBERT's, and what `train_sentencepiece` makes by default) go through
-`FastSentencepieceTokenizer`: stateless (the model is a tensor, not a resource), twice as fast,
-and exactly SentencePiece's ids (the resource-based kernel breaks exact score ties differently
-on a few lines in 10,000). Other models (BPE, custom normalizers) go through `SentencepieceTokenizer`,
-whose model lives in a resource owned by a kernel: `tf.random.set_seed`,
-`keras.utils.set_random_seed` and `keras.backend.clear_session` clear the kernel cache and delete
-it. In Python the tokenizer then builds it again; only a SavedModel loaded before such a call
-cannot, so seed before loading one.
+`FastSentencepieceTokenizer`: stateless (the model is a tensor, not a resource), twice as
+fast, and exactly SentencePiece's ids (the resource-based kernel breaks exact score ties
+differently on a few lines in 10,000). Other models (BPE, custom normalizers) go through
+`SentencepieceTokenizer`, whose model lives in a resource owned by a kernel:
+`tf.random.set_seed`, `keras.utils.set_random_seed` and `keras.backend.clear_session` clear the
+kernel cache and delete it. In Python the tokenizer then builds it again; only a SavedModel
+loaded before such a call cannot, so seed before loading one.
 """
 
 import base64
