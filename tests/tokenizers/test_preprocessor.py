@@ -14,6 +14,7 @@ from keras_bert_zoo.tokenizers import WordPieceTokenizer
 from keras_bert_zoo.tokenizers import load_preprocessor
 from keras_bert_zoo.tokenizers import pack_inputs
 from keras_bert_zoo.data.packing import truncated_lengths
+from tests.tokenizers.saved_model import save_and_load
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # 0 1 2 3 4
 WORDS = ["a", "b", "c", "d", "e", "f", "g", "h"]  # 5 .. 12
@@ -99,14 +100,8 @@ def test_in_tf_data_and_saved_model(tokenizer, tmp_path):
     for key in expected:
         np.testing.assert_array_equal(got[key], expected[key])
 
-    module = tf.Module()
-    module.preprocessor = preprocessor
-    module.serve = tf.function(
-        lambda x, y: preprocessor((x, y)),
-        input_signature=[tf.TensorSpec([None], tf.string)] * 2,
-    )
-    tf.saved_model.save(module, str(tmp_path / "saved"))
-    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    loaded = save_and_load(preprocessor, lambda x, y: preprocessor((x, y)),
+                           [tf.TensorSpec([None], tf.string)] * 2, tmp_path / "saved")
     got = loaded.serve(tf.constant(a), tf.constant(b))
     for key in expected:
         np.testing.assert_array_equal(got[key], expected[key])

@@ -9,6 +9,7 @@ import tensorflow_text as tf_text
 from keras_bert_zoo.tokenizers import SentencePieceTokenizer
 from keras_bert_zoo.tokenizers import load_tokenizer
 from keras_bert_zoo.tokenizers.sentence_piece_tokenizer import preprocess_text
+from tests.tokenizers.saved_model import save_and_load
 
 HARD_TEXTS = [
     "  Crème  brûlée ``quoted'' ", "ΟΔΟΣ ΣΑΣ", "İstanbul", "ﬁ ① …", "tab\tand\nnewline",
@@ -133,14 +134,10 @@ def test_both_kernels_match_the_processor_after_the_kernel_cache_is_cleared(
 def test_stateless_kernel_survives_seeding_after_a_saved_model_is_loaded(
     trained_sentencepiece, tmp_path
 ):
-    module = tf.Module()
-    module.tokenizer = trained_sentencepiece
-    module.serve = tf.function(
-        lambda texts: trained_sentencepiece.tokenize(texts).to_tensor(),
-        input_signature=[tf.TensorSpec([None], tf.string)],
+    loaded = save_and_load(
+        trained_sentencepiece, lambda texts: trained_sentencepiece.tokenize(texts).to_tensor(),
+        [tf.TensorSpec([None], tf.string)], tmp_path / "export",
     )
-    tf.saved_model.save(module, str(tmp_path / "export"))
-    loaded = tf.saved_model.load(str(tmp_path / "export"))
     texts = tf.constant(["the quick brown fox", "Crème brûlée"])
     expected = trained_sentencepiece.tokenize(texts).to_tensor().numpy()
     keras.utils.set_random_seed(1)

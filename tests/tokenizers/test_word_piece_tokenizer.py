@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from keras_bert_zoo.tokenizers import WordPieceTokenizer
 from keras_bert_zoo.tokenizers import load_tokenizer
 from tests.tokenizers import bert_reference
+from tests.tokenizers.saved_model import save_and_load
 
 # Reference outputs of the original tokenizer and model (copied from the shared data set).
 DATA = os.path.join(os.path.dirname(__file__), "..", "convert", "data")
@@ -211,13 +212,7 @@ def test_in_tf_data_and_saved_model(tokenizer, tmp_path):
     dataset = tf.data.Dataset.from_tensor_slices(texts).batch(3).map(tokenizer.tokenize)
     assert next(iter(dataset)).to_list() == expected
 
-    module = tf.Module()
-    module.tokenizer = tokenizer
-    module.serve = tf.function(
-        lambda x: tokenizer.tokenize(x).to_tensor(),
-        input_signature=[tf.TensorSpec([None], tf.string)],
-    )
-    tf.saved_model.save(module, str(tmp_path / "saved"))
-    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    loaded = save_and_load(tokenizer, lambda x: tokenizer.tokenize(x).to_tensor(),
+                           [tf.TensorSpec([None], tf.string)], tmp_path / "saved")
     dense = loaded.serve(tf.constant(texts)).numpy()
     assert [row[: len(e)].tolist() for row, e in zip(dense, expected)] == expected
