@@ -80,8 +80,9 @@ def test_albert_mlm_learns_with_sop_and_ngram_masking(tmp_path):
     assert _losses(result)[-1] < _losses(result)[0] - 0.3
     metrics = _assert_beats_unigram_baseline(result, config, margin=0.02)
     # SOP is evaluated and trained: its zero-initialized bias moves only if the SOP loss
-    # reaches the head. Held-out SOP accuracy stays at chance for a model this small
-    # (docs/pretraining.md, "Sentence-order prediction at small scale").
+    # reaches the head. With the default weight 1 held-out SOP accuracy stays at chance for a
+    # model this small (the next test raises the weight; docs/pretraining.md, "Sentence-order
+    # prediction at small scale").
     assert "sentence_accuracy" in metrics and "sentence_loss" in metrics
     assert np.abs(result["task"].sentence_head.bias.numpy()).max() > 1e-4
 
