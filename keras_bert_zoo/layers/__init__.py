@@ -1,6 +1,17 @@
-"""Family-agnostic layers; the transformer blocks themselves come from keras_hub.layers."""
+"""Family-agnostic layers: embeddings, activations, and the transformer blocks (keras-hub's,
+with a faster attention)."""
 
-from keras_bert_zoo.layers.embeddings import TextEmbeddings, truncated_normal
 from keras_bert_zoo.layers.activations import get_activation
+from keras_bert_zoo.layers.attention import MultiHeadAttention
+from keras_bert_zoo.layers.dropout import Dropout
+from keras_bert_zoo.layers.embeddings import TextEmbeddings, truncated_normal
+from keras_bert_zoo.layers.transformer import TransformerEncoder
 
-__all__ = ["TextEmbeddings", "get_activation", "truncated_normal"]
+__all__ = [
+    "Dropout",
+    "MultiHeadAttention",
+    "TextEmbeddings",
+    "TransformerEncoder",
+    "get_activation",
+    "truncated_normal",
+]

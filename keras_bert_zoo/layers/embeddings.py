@@ -4,6 +4,8 @@ import keras
 from keras import ops
 from keras_hub.layers import PositionEmbedding, ReversibleEmbedding
 
+from keras_bert_zoo.layers.dropout import Dropout
+
 
 def truncated_normal(stddev=0.02):
     """The initializer of the original BERT, ALBERT, RoBERTa and BART code."""
@@ -99,7 +101,7 @@ class TextEmbeddings(keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
         )
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
         self.projection = None

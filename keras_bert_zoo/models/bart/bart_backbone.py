@@ -1,9 +1,14 @@
 """BART (Lewis et al., 2019): a denoising encoder-decoder with a shared token embedding."""
 
 import keras
-from keras_hub.layers import ReversibleEmbedding, TransformerDecoder, TransformerEncoder
+from keras_hub.layers import ReversibleEmbedding, TransformerDecoder
 
-from keras_bert_zoo.layers import TextEmbeddings, get_activation, truncated_normal
+from keras_bert_zoo.layers import (
+    TextEmbeddings,
+    TransformerEncoder,
+    get_activation,
+    truncated_normal,
+)
 from keras_bert_zoo.models.backbone import Backbone, check_divisible, check_positive, check_rate
 
 

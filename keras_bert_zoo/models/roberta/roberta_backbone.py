@@ -1,9 +1,13 @@
 """RoBERTa (Liu et al., 2019): BERT's encoder without segment embeddings or pooler."""
 
 import keras
-from keras_hub.layers import TransformerEncoder
 
-from keras_bert_zoo.layers import TextEmbeddings, get_activation, truncated_normal
+from keras_bert_zoo.layers import (
+    TextEmbeddings,
+    TransformerEncoder,
+    get_activation,
+    truncated_normal,
+)
 from keras_bert_zoo.models.backbone import Backbone, check_divisible, check_positive, check_rate
 
 

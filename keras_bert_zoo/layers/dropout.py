@@ -1,0 +1,86 @@
+"""Dropout with 16 random bits per element and its mask applied in one fused pass.
+
+Keras' dropout draws one float32 uniform per element (a Philox call per four elements), then
+compares, selects and scales in separate passes; in a bert_small step that was ~12% of the
+op time. Here one XLA computation draws 32-bit Philox words, splits each into two 16-bit
+draws, keeps an element when its draw is >= `round(rate * 65536)` and scales the kept ones,
+and the gradient is one masked multiply with the saved mask. The effective rate is
+`round(rate * 65536) / 65536` (0.1000061 for 0.1) and the scale its exact inverse keep
+probability, so the output's expectation equals the input's as with Keras' dropout.
+
+The random stream comes from the layer's Keras `SeedGenerator` as before (seeded, stateless,
+part of checkpoints), so runs stay reproducible and resumable; the masks differ from those of
+`keras.layers.Dropout`. Inputs whose last dimension is odd or unknown, and `noise_shape`,
+use Keras' implementation.
+"""
+
+import keras
+import tensorflow as tf
+
+_LEVELS = 65536  # 16-bit draws
+
+
+def _threshold(rate):
+    return min(max(int(round(rate * _LEVELS)), 0), _LEVELS)
+
+
+@tf.function(jit_compile=True)
+def _draw_keep_mask(shape, threshold, seed):
+    half = tf.concat([shape[:-1], shape[-1:] // 2], axis=0)
+    words = tf.random.stateless_uniform(half, seed=seed, minval=None, maxval=None,
+                                        dtype=tf.uint32, alg="philox")
+    draws = tf.concat([tf.bitwise.bitwise_and(words, 0xFFFF),
+                       tf.bitwise.right_shift(words, 16)], axis=-1)
+    return draws >= tf.cast(threshold, tf.uint32)
+
+
+@tf.function(jit_compile=True)
+def _apply_mask(x, keep, scale):
+    return tf.where(keep, x * tf.cast(scale, x.dtype), tf.zeros_like(x))
+
+
+def fused_dropout(inputs, rate, seed):
+    """`inputs` with elements zeroed at `rate` (16-bit resolution) and the rest rescaled.
+
+    `seed` is a stateless seed (`[2]` integers, e.g. a `SeedGenerator.next()`); the last
+    dimension of `inputs` must be even.
+    """
+    threshold = _threshold(rate)
+    if threshold >= _LEVELS:
+        return tf.zeros_like(inputs)
+    scale = _LEVELS / (_LEVELS - threshold)
+    seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max - 1), tf.int32)
+
+    @tf.custom_gradient
+    def apply(x):
+        keep = _draw_keep_mask(tf.shape(x), threshold, seed)
+        return _apply_mask(x, keep, scale), lambda upstream: _apply_mask(upstream, keep, scale)
+
+    return apply(tf.convert_to_tensor(inputs))
+
+
+def fused_dropout_applies(inputs, noise_shape=None):
+    last = inputs.shape[-1]
+    return noise_shape is None and last is not None and last % 2 == 0
+
+
+def dropout(inputs, layer, training):
+    """What the `keras.layers.Dropout` `layer` computes, through `fused_dropout` where it can.
+
+    For layers that own a Keras `Dropout` they cannot replace (`MultiHeadAttention`'s).
+    """
+    if not training or layer.rate <= 0:
+        return inputs
+    if not fused_dropout_applies(inputs, layer.noise_shape):
+        return layer(inputs, training=training)
+    return fused_dropout(inputs, layer.rate, layer.seed_generator.next())
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_zoo")
+class Dropout(keras.layers.Dropout):
+    """`keras.layers.Dropout` (same arguments and seed state) computed by `fused_dropout`."""
+
+    def call(self, inputs, training=False):
+        if training and self.rate > 0 and fused_dropout_applies(inputs, self.noise_shape):
+            return fused_dropout(inputs, self.rate, self.seed_generator.next())
+        return super().call(inputs, training=training)

@@ -1,0 +1,72 @@
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_zoo.layers import MultiHeadAttention, TransformerEncoder
+
+
+def _pair(**kwargs):
+    """Keras' layer and ours with the same weights."""
+    theirs = keras.layers.MultiHeadAttention(**kwargs)
+    ours = MultiHeadAttention(**kwargs)
+    return theirs, ours
+
+
+def _build_same(theirs, ours, query, value):
+    theirs(query, value)
+    ours(query, value)
+    ours.set_weights(theirs.get_weights())
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_equals_keras_attention_with_masks_scores_and_gradients(cross):
+    rng = np.random.default_rng(0)
+    query = tf.constant(rng.normal(size=(2, 5, 16)), tf.float32)
+    value = tf.constant(rng.normal(size=(2, 7, 16)), tf.float32) if cross else query
+    mask = tf.constant(rng.integers(0, 2, (2, 5, value.shape[1])).astype(bool))
+    theirs, ours = _pair(num_heads=4, key_dim=4, value_dim=6)
+    _build_same(theirs, ours, query, value)
+    out_t, scores_t = theirs(query, value, attention_mask=mask, return_attention_scores=True)
+    out_o, scores_o = ours(query, value, attention_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(out_o, out_t, atol=1e-5)
+    np.testing.assert_allclose(scores_o, scores_t, atol=1e-6)
+    causal_t = theirs(query, value, use_causal_mask=True)
+    np.testing.assert_allclose(ours(query, value, use_causal_mask=True), causal_t, atol=1e-5)
+
+    def grads(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(query)
+            loss = tf.reduce_sum(layer(query, value, attention_mask=mask) ** 2)
+        return tape.gradient(loss, [query] + layer.trainable_variables)
+
+    for g_o, g_t in zip(grads(ours), grads(theirs)):
+        np.testing.assert_allclose(g_o, g_t, atol=1e-4)
+
+
+def test_cases_outside_the_fast_path_run_keras_code():
+    query = tf.random.normal((2, 3, 4, 8))  # 2-D attention axes
+    theirs, ours = _pair(num_heads=2, key_dim=4, attention_axes=(1, 2))
+    _build_same(theirs, ours, query, query)
+    np.testing.assert_allclose(ours(query, query), theirs(query, query), atol=1e-5)
+
+
+def test_encoder_keeps_keras_hub_weights_names_and_outputs():
+    x = tf.random.normal((2, 6, 16))
+    padding = tf.constant([[1] * 6, [1] * 4 + [0] * 2])
+    kwargs = dict(intermediate_dim=32, num_heads=4, dropout=0.1, activation="gelu")
+    theirs = keras_hub.layers.TransformerEncoder(**kwargs)
+    ours = TransformerEncoder(**kwargs)
+    theirs(x, padding_mask=padding)
+    ours(x, padding_mask=padding)
+    assert [v.path for v in ours.weights] == [
+        v.path.replace(theirs.name, ours.name, 1) for v in theirs.weights]
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours(x, padding_mask=padding), theirs(x, padding_mask=padding),
+                               atol=1e-5)
+    clone = TransformerEncoder.from_config(ours.get_config())
+    assert clone.get_config() == ours.get_config()
+    # Training mode drops: both dropouts and the attention dropout are active.
+    assert not np.allclose(ours(x, padding_mask=padding, training=True),
+                           ours(x, padding_mask=padding))
