@@ -36,3 +36,42 @@ def test_lamb_and_unknown_name():
     assert type(create_optimizer("lamb", learning_rate=1e-3, total_steps=5)).__name__ == "Lamb"
     with pytest.raises(ValueError, match="'sgdx' is not supported"):
         create_optimizer("sgdx", learning_rate=1e-3, total_steps=5)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_fused_adamw_follows_keras_adamw(amsgrad):
+    """Our AdamW (decay + moments + step fused per variable) takes Keras' AdamW steps: decayed
+    and excluded variables, a sparse (embedding) gradient, clipping, warmup and decay."""
+    import tensorflow as tf
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([
+            keras.Input((3,), dtype="int32"), keras.layers.Embedding(11, 4),
+            keras.layers.Flatten(), keras.layers.Dense(5), keras.layers.LayerNormalization()])
+
+    kwargs = dict(learning_rate=WarmupPolynomialDecay(0.05, 2, 6), weight_decay=0.1,
+                  epsilon=1e-6, global_clipnorm=1.0, amsgrad=amsgrad)
+    ours = create_optimizer(learning_rate=0.05, warmup_steps=2, total_steps=6,
+                            weight_decay=0.1, clipnorm=1.0)
+    ours.amsgrad = amsgrad
+    theirs = keras.optimizers.AdamW(**kwargs)
+    theirs.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    models = {"ours": model(), "theirs": model()}
+    rng = np.random.default_rng(1)
+    for step in range(6):
+        ids = rng.integers(0, 11, (8, 3))
+        target = rng.normal(size=(8, 5)).astype("float32")
+        for name, optimizer in (("ours", ours), ("theirs", theirs)):
+            net = models[name]
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean((net(ids) - target) ** 2)
+            grads = tape.gradient(loss, net.trainable_variables)
+            assert isinstance(grads[0], tf.IndexedSlices)
+            optimizer.apply(grads, net.trainable_variables)
+    assert type(ours).__module__ == "keras_bert_zoo.training.optimizers"
+    for a, b in zip(models["ours"].trainable_variables, models["theirs"].trainable_variables):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=a.path)
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in
+             zip(models["ours"].trainable_variables, model().trainable_variables)]
+    assert min(moved) > 1e-3  # every variable was updated
