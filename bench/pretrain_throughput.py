@@ -2,10 +2,11 @@
 
 Same dimensions, data and optimizer on both sides: BERT vocabulary (30522), sequence length
 128, batch 32, 20 masked positions, dropout 0.1, AdamW with warmup/decay, weight decay 0.01
-except on LayerNorm and biases, and global clipnorm 1.0. Ours is `create_optimizer`; keras-hub
-gets `keras.optimizers.AdamW` built by hand with the same schedule and settings, what a
-keras-hub user writes (today the same update as ours). keras-hub's `BertMaskedLM` has no NSP head, so "ours" is the Pretrainer
-with `sentence_head=False`; "ours_nsp" (MLM + NSP) is reported next to it.
+except on LayerNorm and biases, and global clipnorm 1.0. Ours is `create_optimizer` (Keras'
+AdamW update through TensorFlow's fused ApplyAdam kernel); keras-hub gets
+`keras.optimizers.AdamW` built by hand with the same schedule and settings, what a keras-hub
+user writes. keras-hub's `BertMaskedLM` has no NSP head, so "ours" is the Pretrainer with
+`sentence_head=False`; "ours_nsp" (MLM + NSP) is reported next to it.
 
 Each side is compiled once per (precision, XLA) variant, warmed up, then timed in rounds of
 `--steps` steps, alternating sides inside the same process so that both see the same machine

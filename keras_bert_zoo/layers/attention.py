@@ -21,9 +21,55 @@ attention, sliding windows, quantized projections) run Keras' own implementation
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
-from keras_bert_zoo.layers.dropout import dropout
+from keras_bert_zoo.layers.dropout import dropout, fused_dropout_applies, keep_mask
+
+_LARGE_NEGATIVE = -1e9  # what keras.layers.Softmax puts at masked positions
+
+
+@tf.function(jit_compile=True)
+def _softmax_dropout(scores, mask, keep, scale):
+    """Masked softmax over the last axis (in float32), then dropout: (dropped, probs)."""
+    x = tf.where(mask, tf.cast(scores, "float32"), _LARGE_NEGATIVE)
+    probs = tf.where(mask, tf.nn.softmax(x, axis=-1), 0.0)  # fully masked rows give 0
+    dropped = tf.where(keep, probs * scale, 0.0)
+    return tf.cast(dropped, scores.dtype), tf.cast(probs, scores.dtype)
+
+
+@tf.function(jit_compile=True)
+def _softmax_dropout_grad(upstream, probs, keep, scale):
+    upstream = tf.where(keep, tf.cast(upstream, "float32") * scale, 0.0)
+    probs = tf.cast(probs, "float32")
+    return probs * (upstream - tf.reduce_sum(upstream * probs, axis=-1, keepdims=True))
+
+
+def _training_softmax_dropout(scores, attention_mask, dropout_layer):
+    """Masked softmax + dropout as one XLA pass forward and one backward (training only).
+
+    Keras runs them as about a dozen element-wise passes over the `[batch, heads, T, S]`
+    scores (mask, softmax, mask, draw, compare, select; and their gradients). Inference never
+    comes here, so exported graphs hold no XLA computation.
+    """
+    if attention_mask is None:
+        mask = tf.ones((1, 1, 1, 1), "bool")
+    else:
+        mask = tf.expand_dims(tf.cast(attention_mask, "bool"), axis=1)  # [batch, 1, T, S]
+    keep, scale = keep_mask(tf.shape(scores), dropout_layer.rate,
+                            dropout_layer.seed_generator.next())
+    scale = tf.constant(scale, "float32")
+
+    @tf.custom_gradient
+    def softmax_dropout(scores):
+        dropped, probs = _softmax_dropout(scores, mask, keep, scale)
+
+        def grad(upstream):
+            return tf.cast(_softmax_dropout_grad(upstream, probs, keep, scale), scores.dtype)
+
+        return dropped, grad
+
+    return softmax_dropout(scores)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")
@@ -88,8 +134,13 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         value = project(self._value_dense, value, source_length, self._value_dim, (0, 2, 1, 3))
 
         scores = ops.matmul(query, key)  # [batch, heads, target, source]
-        scores = self._masked_softmax(scores, attention_mask)
-        probs = dropout(scores, self._dropout_layer, training)
+        if (training and self._dropout > 0 and not return_attention_scores
+                and fused_dropout_applies(scores)
+                and (attention_mask is None or len(attention_mask.shape) == 3)):
+            probs = _training_softmax_dropout(scores, attention_mask, self._dropout_layer)
+        else:
+            scores = self._masked_softmax(scores, attention_mask)
+            probs = dropout(scores, self._dropout_layer, training)
         context = ops.transpose(ops.matmul(probs, value), (0, 2, 1, 3))
         context = ops.reshape(context, (-1, heads * self._value_dim))
 

@@ -34,6 +34,15 @@ def _keep_mask(shape, threshold, seed):
     return draws >= tf.constant(threshold, tf.uint16)
 
 
+def keep_mask(shape, rate, seed):
+    """(keep, scale): a boolean mask keeping elements at `1 - rate` (16-bit draws) and the
+    exact inverse of its keep probability. `seed` is a stateless `[2]` seed (e.g. a
+    `SeedGenerator.next()`), the last dimension of `shape` must be even and `rate` < 1."""
+    threshold = _threshold(rate)
+    seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max - 1), tf.int32)
+    return _keep_mask(shape, threshold, seed), _LEVELS / (_LEVELS - threshold)
+
+
 def fused_dropout(inputs, rate, seed):
     """`inputs` with elements zeroed at `rate` (16-bit resolution) and the rest rescaled.
 
@@ -41,12 +50,10 @@ def fused_dropout(inputs, rate, seed):
     dimension of `inputs` must be even.
     """
     inputs = tf.convert_to_tensor(inputs)
-    threshold = _threshold(rate)
-    if threshold >= _LEVELS:
+    if _threshold(rate) >= _LEVELS:
         return tf.zeros_like(inputs)
-    seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max - 1), tf.int32)
-    keep = _keep_mask(tf.shape(inputs), threshold, seed)
-    scale = tf.constant(_LEVELS / (_LEVELS - threshold), inputs.dtype)
+    keep, scale = keep_mask(tf.shape(inputs), rate, seed)
+    scale = tf.constant(scale, inputs.dtype)
 
     def apply(x):
         return tf.where(keep, x * scale, tf.zeros_like(x))

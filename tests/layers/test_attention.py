@@ -70,3 +70,36 @@ def test_encoder_keeps_keras_hub_weights_names_and_outputs():
     # Training mode drops: both dropouts and the attention dropout are active.
     assert not np.allclose(ours(x, padding_mask=padding, training=True),
                            ours(x, padding_mask=padding))
+
+
+def test_training_softmax_dropout_equals_softmax_then_the_same_dropout():
+    """In training the masked softmax and the attention dropout run as one fused pass: its
+    output and gradients equal Keras' masked softmax followed by the same 16-bit mask."""
+    from keras_bert_zoo.layers.attention import _training_softmax_dropout
+    from keras_bert_zoo.layers.dropout import keep_mask
+
+    rng = np.random.default_rng(0)
+    scores = tf.constant(rng.normal(size=(2, 3, 4, 6)) * 3, tf.float32)
+    mask = rng.integers(0, 2, (2, 4, 6)).astype(bool)
+    mask[1, 2] = False  # a fully masked row: zeros, as keras.layers.Softmax gives
+    mask = tf.constant(mask)
+    layer = MultiHeadAttention(num_heads=3, key_dim=2, dropout=0.3, seed=4)
+    layer(tf.zeros((2, 4, 6)), tf.zeros((2, 6, 6)))
+    upstream = tf.constant(rng.normal(size=scores.shape), tf.float32)
+    state = layer._dropout_layer.seed_generator.state.numpy()
+    with tf.GradientTape() as tape:
+        tape.watch(scores)
+        fused = _training_softmax_dropout(scores, mask, layer._dropout_layer)
+    fused_grad = tape.gradient(fused, scores, output_gradients=upstream)
+
+    layer._dropout_layer.seed_generator.state.assign(state)  # the same draw again
+    keep, scale = keep_mask(tf.shape(scores), 0.3, layer._dropout_layer.seed_generator.next())
+    with tf.GradientTape() as tape:
+        tape.watch(scores)
+        probs = layer._masked_softmax(scores, mask)
+        reference = tf.where(keep, probs * scale, 0.0)
+    reference_grad = tape.gradient(reference, scores, output_gradients=upstream)
+    np.testing.assert_allclose(fused, reference, atol=1e-6)
+    np.testing.assert_allclose(fused_grad, reference_grad, atol=1e-5)
+    assert np.all(np.asarray(fused)[1, :, 2] == 0)
+    assert 0.15 < 1 - np.asarray(keep).mean() < 0.45
