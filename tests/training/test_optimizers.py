@@ -51,9 +51,9 @@ def test_fused_adamw_follows_keras_adamw(amsgrad):
             keras.layers.Flatten(), keras.layers.Dense(5), keras.layers.LayerNormalization()])
 
     kwargs = dict(learning_rate=WarmupPolynomialDecay(0.05, 2, 6), weight_decay=0.1,
-                  epsilon=1e-6, global_clipnorm=1.0, amsgrad=amsgrad)
+                  epsilon=1e-6, global_clipnorm=0.1, amsgrad=amsgrad)
     ours = create_optimizer(learning_rate=0.05, warmup_steps=2, total_steps=6,
-                            weight_decay=0.1, clipnorm=1.0)
+                            weight_decay=0.1, clipnorm=0.1)
     ours.amsgrad = amsgrad
     theirs = keras.optimizers.AdamW(**kwargs)
     theirs.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
@@ -68,6 +68,9 @@ def test_fused_adamw_follows_keras_adamw(amsgrad):
                 loss = tf.reduce_mean((net(ids) - target) ** 2)
             grads = tape.gradient(loss, net.trainable_variables)
             assert isinstance(grads[0], tf.IndexedSlices)
+            squares = [tf.reduce_sum(g.values ** 2 if isinstance(g, tf.IndexedSlices) else g ** 2)
+                       for g in grads]
+            assert float(tf.sqrt(tf.add_n(squares))) > 0.1  # clipping is active
             optimizer.apply(grads, net.trainable_variables)
     assert type(ours).__module__ == "keras_bert_zoo.training.optimizers"
     for a, b in zip(models["ours"].trainable_variables, models["theirs"].trainable_variables):
