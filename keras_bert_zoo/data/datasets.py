@@ -376,11 +376,11 @@ def pretraining_dataset(
             windows = docs.batch(document_window).enumerate()
             out = windows.map(pairs, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
         else:
-            sentences = docs.flat_map(
-                lambda doc: tf.data.Dataset.from_tensor_slices(doc)
-                .enumerate()
-                .map(lambda index, sentence: (sentence, index == 0))
-            )
+            # (sentence, is the document's first) pairs; one vectorized map and an unbatch
+            # instead of a small dataset per document.
+            sentences = docs.map(
+                lambda doc: (doc, tf.range(doc.nrows()) == 0)
+            ).unbatch()
             out = full_sentence_packing_dataset(
                 sentences,
                 sequence_length=sequence_length,

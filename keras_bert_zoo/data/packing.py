@@ -347,4 +347,4 @@ def full_sentence_packing_dataset(
         padding_mask = tf.cast(tf.range(sequence_length) < length, tf.int32)
         return {"token_ids": token_ids, "padding_mask": padding_mask}
 
-    return rows.map(finish)
+    return rows.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
