@@ -135,7 +135,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
 
         scores = ops.matmul(query, key)  # [batch, heads, target, source]
         if (training and self._dropout > 0 and not return_attention_scores
-                and fused_dropout_applies(scores)
+                and fused_dropout_applies(scores, rate=self._dropout)
                 and (attention_mask is None or len(attention_mask.shape) == 3)):
             probs = _training_softmax_dropout(scores, attention_mask, self._dropout_layer)
         else:

@@ -65,9 +65,12 @@ def fused_dropout(inputs, rate, seed):
     return dropped(inputs)
 
 
-def fused_dropout_applies(inputs, noise_shape=None):
+def fused_dropout_applies(inputs, noise_shape=None, rate=0.0):
+    """Whether `fused_dropout`/`keep_mask` handle `inputs` (even, known last dimension, no
+    `noise_shape`, a rate that rounds below 1)."""
     last = inputs.shape[-1]
-    return noise_shape is None and last is not None and last % 2 == 0
+    return (noise_shape is None and last is not None and last % 2 == 0
+            and _threshold(rate) < _LEVELS)
 
 
 def dropout(inputs, layer, training):

@@ -59,3 +59,13 @@ def test_layer_draws_from_its_seed_generator_and_falls_back_for_odd_widths():
     assert 0 < (np.asarray(odd) == 0).mean() < 0.5
     assert keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(layer)).rate == 0.2
+
+
+def test_rate_one_drops_everything():
+    from keras_bert_zoo.layers import MultiHeadAttention
+
+    x = tf.ones([2, 4, 8])
+    np.testing.assert_array_equal(Dropout(1.0)(x, training=True), 0.0)
+    attention = MultiHeadAttention(num_heads=2, key_dim=4, dropout=1.0)
+    scores = attention(x, x, training=True, return_attention_scores=False)
+    np.testing.assert_allclose(scores, attention(0 * x, 0 * x, training=True), atol=1e-6)
