@@ -76,13 +76,14 @@ def fused_dropout_applies(inputs, noise_shape=None, rate=0.0):
 def dropout(inputs, layer, training):
     """What the `keras.layers.Dropout` `layer` computes, through `fused_dropout` where it can.
 
-    For layers that own a Keras `Dropout` they cannot replace (`MultiHeadAttention`'s).
+    `Dropout` below calls it, and so do layers that own a Keras `Dropout` they cannot replace
+    (`MultiHeadAttention`'s).
     """
     if not training or layer.rate <= 0:
         return inputs
-    if not fused_dropout_applies(inputs, layer.noise_shape):
-        return layer(inputs, training=training)
-    return fused_dropout(inputs, layer.rate, layer.seed_generator.next())
+    if fused_dropout_applies(inputs, layer.noise_shape, layer.rate):
+        return fused_dropout(inputs, layer.rate, layer.seed_generator.next())
+    return keras.layers.Dropout.call(layer, inputs, training=training)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")
@@ -90,6 +91,4 @@ class Dropout(keras.layers.Dropout):
     """`keras.layers.Dropout` (same arguments and seed state) computed by `fused_dropout`."""
 
     def call(self, inputs, training=False):
-        if training and self.rate > 0 and fused_dropout_applies(inputs, self.noise_shape):
-            return fused_dropout(inputs, self.rate, self.seed_generator.next())
-        return super().call(inputs, training=training)
+        return dropout(inputs, self, training)

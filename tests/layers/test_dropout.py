@@ -67,5 +67,5 @@ def test_rate_one_drops_everything():
     x = tf.ones([2, 4, 8])
     np.testing.assert_array_equal(Dropout(1.0)(x, training=True), 0.0)
     attention = MultiHeadAttention(num_heads=2, key_dim=4, dropout=1.0)
-    scores = attention(x, x, training=True, return_attention_scores=False)
-    np.testing.assert_allclose(scores, attention(0 * x, 0 * x, training=True), atol=1e-6)
+    outputs = attention(x, x, training=True)  # every probability dropped: the bias alone
+    np.testing.assert_allclose(outputs, attention(0 * x, 0 * x, training=True), atol=1e-6)
