@@ -1,10 +1,12 @@
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_bert_zoo.layers import get_activation
+from keras_bert_zoo.layers.activations import training_form
 
 
 def _exact_derivative(x, approximate):
@@ -48,3 +50,32 @@ def test_fused_gelu_gradient_is_the_derivative(name, approximate):
     ours16 = np.abs(np.asarray(tf.cast(grad16, tf.float32)) - exact16).mean()
     autodiff16 = np.abs(np.asarray(tf.cast(grad16_ref, tf.float32)) - exact16).mean()
     assert grad16.dtype == tf.bfloat16 and ours16 <= autodiff16
+
+
+@pytest.mark.parametrize("name, approximate", [("gelu", False), ("gelu_approximate", True)])
+def test_training_form_is_the_same_function(name, approximate):
+    """The training form (forward compiled with XLA in float32) computes tf.nn.gelu and the
+    same gradient; in bfloat16 it is at least as close to the exact values."""
+    activation = get_activation(name)
+    fast = training_form(activation)
+    x = tf.constant(np.linspace(-6, 6, 4001), tf.float32)
+    upstream = np.random.default_rng(1).normal(size=x.shape).astype("float32")
+    y, grad = _value_and_grad(fast, x, upstream)
+    y_ref, grad_ref = _value_and_grad(activation, x, upstream)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-6, atol=1e-6)
+
+    x16 = tf.cast(tf.constant(np.linspace(-6, 6, 4001)), tf.bfloat16)
+    exact = tf.nn.gelu(tf.cast(x16, tf.float64), approximate=approximate).numpy()
+    y16, grad16 = _value_and_grad(fast, x16, upstream)
+    y16_ref, grad16_ref = _value_and_grad(activation, x16, upstream)
+    assert y16.dtype == tf.bfloat16
+    ours = np.abs(tf.cast(y16, tf.float64).numpy() - exact).mean()
+    theirs = np.abs(tf.cast(y16_ref, tf.float64).numpy() - exact).mean()
+    assert ours <= theirs
+    np.testing.assert_array_equal(tf.cast(grad16, tf.float32), tf.cast(grad16_ref, tf.float32))
+
+
+def test_only_the_zoo_gelus_have_a_training_form():
+    assert training_form(get_activation("relu")) is None
+    assert training_form(keras.activations.gelu) is None

@@ -72,6 +72,36 @@ def test_encoder_keeps_keras_hub_weights_names_and_outputs():
                            ours(x, padding_mask=padding))
 
 
+def test_encoder_training_uses_the_fused_gelu_and_matches_inference(monkeypatch):
+    """Without dropout a training call computes the inference function (values and
+    gradients), through the activation's training form."""
+    from keras_bert_zoo.layers import activations
+
+    calls = []
+    fused = activations._gelu_erf_training
+    monkeypatch.setattr(activations, "_gelu_erf_training",
+                        lambda x: calls.append(x.shape) or fused(x))
+    x = tf.random.normal((2, 6, 16))
+    padding = tf.constant([[1] * 6, [1] * 4 + [0] * 2])
+    layer = TransformerEncoder(intermediate_dim=32, num_heads=4, dropout=0.0,
+                               activation=activations.get_activation("gelu"))
+    layer(x, padding_mask=padding)
+
+    def value_and_grads(training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, padding_mask=padding, training=training)
+            loss = tf.reduce_sum(y * tf.sin(y))
+        return [y, *tape.gradient(loss, [x, *layer.trainable_variables])]
+
+    inference = value_and_grads(False)
+    assert calls == []
+    training = value_and_grads(True)
+    assert calls == [(2, 6, 32)]
+    for a, b in zip(training, inference):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_training_softmax_dropout_equals_softmax_then_the_same_dropout():
     """In training the masked softmax and the attention dropout run as one fused pass: its
     output and gradients equal Keras' masked softmax followed by the same 16-bit mask."""
