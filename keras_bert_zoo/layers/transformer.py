@@ -5,7 +5,8 @@ sublayers, variables, variable paths and config), except that its self-attention
 `keras_bert_zoo.layers.MultiHeadAttention`, which computes the same function with fewer and
 larger matmuls, its dropouts are `keras_bert_zoo.layers.Dropout` (16-bit draws, one fused
 pass), and in training its intermediate dense layer applies the activation's
-`training_form` (the zoo's GELUs: one XLA pass forward and one backward). `build` below creates the sublayers in keras-hub's order and with its names.
+`training_form` (the zoo's GELUs: one XLA pass forward and one backward). `build` below
+creates the sublayers in keras-hub's order and with its names.
 """
 
 import keras
