@@ -14,7 +14,9 @@ parity are unchanged) and computes the same function as
 with the projections as single 2-D matmuls and the attention as two batched matmuls in
 `[batch, heads, length, head_dim]` layout (on a 2-core CPU, bert_small in bfloat16: the
 attention matmuls went from 16% to 3% of op time, the step ~5% faster). The attention
-dropout is `keras_bert_zoo.layers.dropout` (16-bit draws, one fused pass).
+dropout is `keras_bert_zoo.layers.dropout` (16-bit draws, one fused pass), and the biases
+are added with `keras_bert_zoo.layers.dense.bias_add` (float32-accumulated bias gradients
+under 16-bit compute).
 
 Cases outside the common one (inputs carrying Keras masks, attention over other axes, gated
 attention, sliding windows, quantized projections) run Keras' own implementation.
@@ -24,6 +26,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_bert_zoo.layers.dense import bias_add
 from keras_bert_zoo.layers.dropout import dropout, fused_dropout_applies, keep_mask
 
 _LARGE_NEGATIVE = -1e9  # what keras.layers.Softmax puts at masked positions
@@ -124,7 +127,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             kernel = ops.reshape(layer.kernel, (hidden, heads * head_dim))
             outputs = ops.matmul(ops.reshape(inputs, (-1, hidden)), kernel)
             if layer.bias is not None:
-                outputs = outputs + ops.reshape(layer.bias, (heads * head_dim,))
+                outputs = bias_add(outputs, ops.reshape(layer.bias, (heads * head_dim,)))
             outputs = ops.reshape(outputs, (batch_size, length, heads, head_dim))
             return ops.transpose(outputs, perm)
 
@@ -148,7 +151,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         output_dim = output_layer.kernel.shape[-1]
         outputs = ops.matmul(context, ops.reshape(output_layer.kernel, (-1, output_dim)))
         if output_layer.bias is not None:
-            outputs = outputs + output_layer.bias
+            outputs = bias_add(outputs, output_layer.bias)
         outputs = ops.reshape(outputs, (batch_size, target_length, output_dim))
         if return_attention_scores:
             return outputs, scores

@@ -4,8 +4,9 @@ The block is `keras_hub.layers.TransformerEncoder` unchanged (post- or pre-LN, t
 sublayers, variables, variable paths and config), except that its self-attention is
 `keras_bert_zoo.layers.MultiHeadAttention`, which computes the same function with fewer and
 larger matmuls, its dropouts are `keras_bert_zoo.layers.Dropout` (16-bit draws, one fused
-pass), and in training its intermediate dense layer applies the activation's
-`training_form` (the zoo's GELUs: one XLA pass forward and one backward). `build` below
+pass), its dense layers are `keras_bert_zoo.layers.Dense` (bias gradients accumulated in
+float32 under 16-bit compute), and in training the intermediate dense layer applies the
+activation's `training_form` (the zoo's GELUs: one XLA pass forward and one backward). `build` below
 creates the sublayers in keras-hub's order and with its names.
 """
 
@@ -14,6 +15,7 @@ import keras_hub
 
 from keras_bert_zoo.layers.activations import training_form
 from keras_bert_zoo.layers.attention import MultiHeadAttention
+from keras_bert_zoo.layers.dense import Dense
 from keras_bert_zoo.layers.dropout import Dropout
 
 
@@ -21,17 +23,14 @@ def _clone(initializer):
     return initializer.__class__.from_config(initializer.get_config())
 
 
-class _IntermediateDense(keras.layers.Dense):
-    """`keras.layers.Dense` whose activation takes its `training_form` in training."""
+class _IntermediateDense(Dense):
+    """Our `Dense`, whose activation takes its `training_form` in training."""
 
     def call(self, inputs, training=None):
         activation = training_form(self.activation) if training else None
         if activation is None or self.quantization_mode is not None:
             return super().call(inputs, training=training)
-        outputs = keras.ops.matmul(inputs, self.kernel)
-        if self.bias is not None:
-            outputs = keras.ops.add(outputs, self.bias)
-        return activation(outputs)
+        return activation(self._affine(inputs))
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")
@@ -73,7 +72,7 @@ class TransformerEncoder(keras_hub.layers.TransformerEncoder):
             **common,
         )
         self._feedforward_intermediate_dense.build(inputs_shape)
-        self._feedforward_output_dense = keras.layers.Dense(
+        self._feedforward_output_dense = Dense(
             hidden_dim,
             kernel_initializer=_clone(self.kernel_initializer),
             bias_initializer=_clone(self.bias_initializer),
