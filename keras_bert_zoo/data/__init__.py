@@ -24,6 +24,7 @@ from keras_bert_zoo.data.denoising import (
 )
 from keras_bert_zoo.data.masking import dynamic_seed, mask_tokens
 from keras_bert_zoo.data.packing import (
+    fill_packing_dataset,
     full_sentence_packing_dataset,
     pack_full_sentences,
     pack_segments,
@@ -44,6 +45,7 @@ __all__ = [
     "document_dataset",
     "document_rotation",
     "dynamic_seed",
+    "fill_packing_dataset",
     "full_sentence_packing_dataset",
     "mask_tokens",
     "pack_full_sentences",

@@ -50,7 +50,11 @@ import tensorflow as tf
 
 from keras_bert_zoo.data.denoising import bart_noise, keep_last
 from keras_bert_zoo.data.masking import as_seed, dynamic_seed, mask_tokens
-from keras_bert_zoo.data.packing import full_sentence_packing_dataset, pack_segments
+from keras_bert_zoo.data.packing import (
+    fill_packing_dataset,
+    full_sentence_packing_dataset,
+    pack_segments,
+)
 from keras_bert_zoo.data.sentence_pairs import create_sentence_pairs
 
 OBJECTIVES = ("mlm_nsp", "mlm_sop", "mlm", "denoising")
@@ -375,6 +379,15 @@ def pretraining_dataset(
 
             windows = docs.batch(document_window).enumerate()
             out = windows.map(pairs, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
+        elif objective == "mlm" and break_mode == "fill":
+            # Full pieces of the token stream: one packing step per document.
+            out = fill_packing_dataset(
+                docs,
+                sequence_length=sequence_length,
+                bos_id=ids["bos"],
+                eos_id=ids["eos"],
+                pad_id=ids["pad"],
+            )
         else:
             # (sentence, is the document's first) pairs; one vectorized map and an unbatch
             # instead of a small dataset per document.

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keras_bert_zoo.data.packing import (
+    fill_packing_dataset,
     full_sentence_packing_dataset,
     pack_full_sentences,
     pack_segments,
@@ -142,3 +143,19 @@ def test_full_sentence_packing_dataset_matches_reference(break_mode, cross_docum
         assert sorted(content.tolist()) == sorted(t for s in sentences for t in s)
         if break_mode == "fill" and cross_documents and len(expected):
             assert (expected[:-1] != 1).all()  # only the last sequence is padded
+        if break_mode == "fill" and cross_documents:
+            # One step per document: the same rows, from ragged or flat documents.
+            for flat in (False, True):
+                documents = [[t for s in d for t in s] if flat else d for d in docs]
+                docs_ds = tf.data.Dataset.from_generator(
+                    lambda documents=documents, flat=flat: (
+                        np.asarray(d, np.int32) if flat
+                        else tf.ragged.constant(d, dtype=tf.int32, ragged_rank=1)
+                        for d in documents),
+                    output_signature=tf.TensorSpec([None], tf.int32) if flat
+                    else tf.RaggedTensorSpec([None, None], tf.int32, ragged_rank=1))
+                kwargs_fill = {k: v for k, v in kwargs.items()
+                               if k not in ("break_mode", "cross_documents")}
+                rows = [x["token_ids"].numpy() for x in fill_packing_dataset(docs_ds,
+                                                                            **kwargs_fill)]
+                np.testing.assert_array_equal(np.reshape(rows, [-1, 7]), expected)
