@@ -93,6 +93,35 @@ def ngram_probabilities(ngram_max):
     return weights / weights.sum()
 
 
+def _greedy_fit(sizes, budget):
+    """Which units the original's greedy walk takes: in order, a unit (size > 0) is taken
+    when it fits in what is left of the row's budget, and skipped otherwise.
+
+    Computed in rounds over whole rows instead of one step per unit: a round drops every
+    unit larger than what is left (it can never fit again), takes the longest run of the
+    rest whose running total fits, and resumes after the first one that did not fit. Each
+    round takes a unit or ends the row, so there are at most `max(budget) + 1` rounds
+    (typically two or three) instead of `length` sequential steps.
+    """
+    length = tf.shape(sizes)[1]
+    index = tf.range(length)[tf.newaxis]
+
+    def round_(chosen, remaining, start):
+        left = remaining[:, tf.newaxis]
+        eligible = (index >= start[:, tf.newaxis]) & (sizes > 0) & (sizes <= left)
+        take = eligible & (tf.cumsum(tf.where(eligible, sizes, 0), axis=1) <= left)
+        blocked = tf.reduce_min(tf.where(eligible & ~take, index, length), axis=1)
+        remaining -= tf.reduce_sum(tf.where(take, sizes, 0), axis=1)
+        return chosen | take, remaining, blocked + 1
+
+    chosen, _, _ = tf.while_loop(
+        lambda chosen, remaining, start: tf.reduce_any(start <= length),
+        round_,
+        (tf.zeros_like(sizes, tf.bool), budget, tf.zeros_like(budget)),
+    )
+    return chosen
+
+
 def mask_tokens(
     token_ids,
     *,
@@ -213,13 +242,7 @@ def mask_tokens(
     sorted_sizes = tf.gather(sizes, order, batch_dims=1)
     if use_words or ngram_max > 1:
         # Units differ in size: skip one that overflows and try the next, like the original.
-        def take(remaining, size):
-            chosen = (size > 0) & (size <= remaining)
-            return remaining - tf.where(chosen, size, 0)
-
-        remaining = tf.scan(take, tf.transpose(sorted_sizes), initializer=budget)
-        before = tf.concat([budget[tf.newaxis], remaining[:-1]], axis=0)
-        chosen_sorted = tf.transpose(remaining < before)
+        chosen_sorted = _greedy_fit(sorted_sizes, budget)
     else:
         chosen_sorted = (tf.cumsum(sorted_sizes, axis=1) <= budget[:, tf.newaxis]) & (
             sorted_sizes > 0

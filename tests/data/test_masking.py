@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_zoo.data.masking import dynamic_seed, mask_tokens, ngram_probabilities
+from keras_bert_zoo.data.masking import (
+    _greedy_fit,
+    dynamic_seed,
+    mask_tokens,
+    ngram_probabilities,
+)
 
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
 SPECIAL = [PAD, CLS, SEP, MASK]
@@ -204,6 +209,25 @@ def test_ngram_draws_match_distribution():
     observed /= observed.sum()
     # Runs can merge adjacent n-grams, rarely at a 5% rate: allow a few percent.
     np.testing.assert_allclose(observed, ngram_probabilities(4), atol=0.05)
+
+
+def test_greedy_fit_is_the_original_greedy_walk():
+    """Units in order, each taken when it fits in what is left (google-research/bert's
+    create_masked_lm_predictions skips a word that would overflow and tries the next)."""
+    rng = np.random.default_rng(0)
+    fit = tf.function(_greedy_fit)
+    for _ in range(200):
+        batch, length = rng.integers(1, 5), rng.integers(1, 30)
+        sizes = rng.integers(0, 6, size=(batch, length)) * (rng.random((batch, length)) < 0.8)
+        budget = rng.integers(0, 20, size=batch)
+        expected = np.zeros((batch, length), bool)
+        for row in range(batch):
+            left = budget[row]
+            for i, size in enumerate(sizes[row]):
+                if 0 < size <= left:
+                    expected[row, i], left = True, left - size
+        got = fit(tf.constant(sizes, tf.int32), tf.constant(budget, tf.int32))
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_dynamic_seed_changes_per_epoch_and_index():
