@@ -96,17 +96,24 @@ def _check_has_text(paths):
     )
 
 
-def _decode_line(path, line_number, line, decode_errors):
-    """Line with undecodable UTF-8 bytes replaced (warning) or rejected (error)."""
-    fixed = tf.strings.unicode_transcode(line, "UTF-8", "UTF-8", errors="replace")
-    bad = tf.not_equal(fixed, line)
-    where = tf.strings.join([path, ":", tf.strings.as_string(line_number)])
+_LINES_PER_STEP = 1024  # lines read, checked and grouped into documents per step
+
+
+def _decode_lines(path, numbers, lines, decode_errors):
+    """Lines with undecodable UTF-8 bytes replaced (warning) or rejected (error)."""
+    fixed = tf.strings.unicode_transcode(lines, "UTF-8", "UTF-8", errors="replace")
+    bad = tf.not_equal(fixed, lines)
+    where = tf.strings.reduce_join(
+        tf.strings.join([path, ":", tf.strings.as_string(tf.boolean_mask(numbers, bad))]),
+        separator=", ",
+    )
     if decode_errors == "strict":
         check = tf.debugging.Assert(
-            ~bad, ["undecodable UTF-8 bytes at", where, "(pass decode_errors='replace')"]
+            ~tf.reduce_any(bad),
+            ["undecodable UTF-8 bytes at", where, "(pass decode_errors='replace')"],
         )
         with tf.control_dependencies([check]):
-            return tf.identity(line)
+            return tf.identity(lines)
 
     def warn():
         report = tf.print(
@@ -115,11 +122,31 @@ def _decode_line(path, line_number, line, decode_errors):
         with tf.control_dependencies([report]):
             return tf.identity(fixed)
 
-    return tf.cond(bad, warn, lambda: line)
+    return tf.cond(tf.reduce_any(bad), warn, lambda: lines)
+
+
+def _group_documents(open_text, lines):
+    """Scan step over a block of lines: (the still open document, the documents closed by
+    a blank line in this block). A document is its lines joined by "\\n"."""
+    blank = tf.equal(tf.strings.length(tf.strings.strip(lines)), 0)
+    document = tf.cumsum(tf.cast(blank, tf.int32))  # a blank line starts the next document
+    carried = tf.cast(tf.strings.length(open_text) > 0, tf.int32)
+    texts = tf.concat([tf.reshape(open_text, [1])[:carried], tf.boolean_mask(lines, ~blank)], 0)
+    owners = tf.concat([tf.zeros([carried], tf.int32), tf.boolean_mask(document, ~blank)], 0)
+    documents = tf.strings.reduce_join(
+        tf.RaggedTensor.from_value_rowids(texts, owners, nrows=document[-1] + 1),
+        axis=1,
+        separator="\n",
+    )
+    closed = documents[:-1]
+    return documents[-1], tf.boolean_mask(closed, tf.strings.length(closed) > 0)
 
 
 def document_dataset(paths, *, decode_errors="replace"):
     """Documents (str, lines joined by "\\n") from text files, in file order.
+
+    Lines are read, checked and grouped in blocks of 1,024 (one vectorized step per block,
+    the open document carried from block to block), so no file is ever held whole in memory.
 
     Args:
         paths: `tf.data.Dataset` of file paths (or a list of paths).
@@ -133,18 +160,14 @@ def document_dataset(paths, *, decode_errors="replace"):
         paths = tf.data.Dataset.from_tensor_slices(list(paths))
 
     def read(path):
-        lines = tf.data.TextLineDataset(path).enumerate(start=1)
-        lines = lines.map(lambda n, line: _decode_line(path, n, line, decode_errors))
-        return lines.concatenate(tf.data.Dataset.from_tensors(tf.constant("")))  # end of file
+        blocks = tf.data.TextLineDataset(path).enumerate(start=1).batch(_LINES_PER_STEP)
+        blocks = blocks.map(
+            lambda numbers, lines: _decode_lines(path, numbers, lines, decode_errors)
+        )
+        end = tf.data.Dataset.from_tensors(tf.constant([""]))  # closes the file's last document
+        return blocks.concatenate(end).scan(tf.constant(""), _group_documents).unbatch()
 
-    def group(text, line):
-        blank = tf.equal(tf.strings.length(tf.strings.strip(line)), 0)
-        emit = blank & (tf.strings.length(text) > 0)
-        joined = tf.where(tf.strings.length(text) > 0, tf.strings.join([text, line], "\n"), line)
-        return tf.where(blank, "", joined), (emit, text)
-
-    documents = paths.flat_map(read).scan(tf.constant(""), group)
-    return documents.filter(lambda emit, text: emit).map(lambda emit, text: text)
+    return paths.flat_map(read)
 
 
 def split_sentences(document, sentence_split="regex"):

@@ -344,3 +344,27 @@ def test_whole_word_pipeline_with_wordpiece(corpus_dir, wordpiece_tokenizer):
         for p in chosen:  # the piece after a chosen piece that continues it is chosen too
             if p + 1 < LENGTH and table[original[p + 1]] and x["padding_mask"][row][p + 1]:
                 assert p + 1 in chosen
+
+
+def test_documents_across_blocks_of_lines(tmp_path):
+    """Documents are grouped 1,024 lines at a time: documents that straddle blocks and
+    files, runs of blank and white-space lines, and missing final newlines all give the
+    documents of a line-by-line reading."""
+    rng = np.random.default_rng(0)
+    paths, expected = [], []
+    for f, num_lines in enumerate([2500, 1024, 0, 1]):
+        kinds = rng.choice(["text", "blank", "space"], size=num_lines, p=[0.9, 0.07, 0.03])
+        lines = [f"{f} line {i}" if kind == "text" else ("" if kind == "blank" else " \t")
+                 for i, kind in enumerate(kinds)]
+        path = tmp_path / f"{f}.txt"
+        path.write_text("\n".join(lines) + ("\n" if f % 2 else ""))
+        paths.append(str(path))
+        document = []
+        for line in lines + [""]:
+            if line.strip():
+                document.append(line)
+            elif document:
+                expected.append("\n".join(document).encode())
+                document = []
+    assert len(expected) > 100
+    assert [d.numpy() for d in document_dataset(paths)] == expected
