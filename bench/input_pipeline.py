@@ -33,7 +33,9 @@ import tensorflow_text as tf_text  # noqa: E402
 from keras_bert_zoo.data.corpora import default_corpus_texts, write_default_corpus  # noqa: E402
 from keras_bert_zoo.data.datasets import pretraining_dataset  # noqa: E402
 
-SEQUENCE_LENGTH, BATCH_SIZE, BATCHES, WARMUP = 128, 32, 45, 3
+# 60 timed batches per round: the sentence-pair objectives build their examples a window of 64
+# documents at a time (~25 batches), so a round must span several windows to be honest.
+SEQUENCE_LENGTH, BATCH_SIZE, BATCHES, WARMUP = 128, 32, 180, 3
 TRAIN_STEPS, TRAIN_WARMUP, ROUNDS = 12, 3, 3
 TINY = dict(num_layers=2, hidden_dim=128, num_heads=2, intermediate_dim=512,
             max_sequence_length=SEQUENCE_LENGTH)
