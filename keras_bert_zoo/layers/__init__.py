@@ -6,13 +6,14 @@ from keras_bert_zoo.layers.attention import MultiHeadAttention
 from keras_bert_zoo.layers.dense import Dense, bias_add
 from keras_bert_zoo.layers.dropout import Dropout
 from keras_bert_zoo.layers.embeddings import TextEmbeddings, truncated_normal
-from keras_bert_zoo.layers.transformer import TransformerEncoder
+from keras_bert_zoo.layers.transformer import TransformerDecoder, TransformerEncoder
 
 __all__ = [
     "Dense",
     "Dropout",
     "MultiHeadAttention",
     "TextEmbeddings",
+    "TransformerDecoder",
     "TransformerEncoder",
     "bias_add",
     "get_activation",

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_zoo.layers import MultiHeadAttention, TransformerEncoder
+from keras_bert_zoo.layers import (
+    MultiHeadAttention,
+    TransformerDecoder,
+    TransformerEncoder,
+    get_activation,
+)
 
 
 def _pair(**kwargs):
@@ -70,6 +75,44 @@ def test_encoder_keeps_keras_hub_weights_names_and_outputs():
     # Training mode drops: both dropouts and the attention dropout are active.
     assert not np.allclose(ours(x, padding_mask=padding, training=True),
                            ours(x, padding_mask=padding))
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_decoder_keeps_keras_hub_weights_names_outputs_and_cache(cross):
+    x = tf.random.normal((2, 5, 16))
+    encoder = tf.random.normal((2, 7, 16)) if cross else None
+    kwargs = dict(intermediate_dim=32, num_heads=4, dropout=0.1,
+                  activation=get_activation("gelu"))
+    theirs = keras_hub.layers.TransformerDecoder(**kwargs)
+    ours = TransformerDecoder(**kwargs)
+    theirs(x, encoder)
+    ours(x, encoder)
+    assert [v.path for v in ours.weights] == [
+        v.path.replace(theirs.name, ours.name, 1) for v in theirs.weights]
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours(x, encoder), theirs(x, encoder), atol=1e-5)
+    # The generation cache path: one step with a cache equals keras-hub's.
+    cache = tf.zeros((2, 2, 5, 4, 4))
+    cross_cache = None
+    if cross:
+        cross_cache = tf.zeros((2, 2, 7, 4, 4))
+    step = dict(self_attention_cache=cache, self_attention_cache_update_index=0,
+                use_causal_mask=True)
+    if cross:
+        step.update(cross_attention_cache=cross_cache, cross_attention_cache_update_index=0)
+    for a, b in zip(tf.nest.flatten(ours(x[:, :1], encoder, **step)),
+                    tf.nest.flatten(theirs(x[:, :1], encoder, **step))):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    clone = TransformerDecoder.from_config(ours.get_config())
+    assert clone.get_config() == ours.get_config()
+    assert not np.allclose(ours(x, encoder, training=True), ours(x, encoder))
+    # Each dense layer initializes from its own initializer clone (a shared seeded instance
+    # would repeat the same numbers in both feed-forward kernels).
+    for block in (clone, TransformerEncoder(**kwargs)):
+        block(x) if isinstance(block, TransformerEncoder) else block(x, encoder)
+        first = block._feedforward_intermediate_dense.kernel.numpy().ravel()
+        second = block._feedforward_output_dense.kernel.numpy().ravel()
+        assert not np.allclose(first, second)
 
 
 def test_encoder_training_uses_the_fused_gelu_and_matches_inference(monkeypatch):

@@ -1,10 +1,11 @@
 """BART (Lewis et al., 2019): a denoising encoder-decoder with a shared token embedding."""
 
 import keras
-from keras_hub.layers import ReversibleEmbedding, TransformerDecoder
+from keras_hub.layers import ReversibleEmbedding
 
 from keras_bert_zoo.layers import (
     TextEmbeddings,
+    TransformerDecoder,
     TransformerEncoder,
     get_activation,
     truncated_normal,
