@@ -103,26 +103,29 @@ def _decode_lines(path, numbers, lines, decode_errors):
     """Lines with undecodable UTF-8 bytes replaced (warning) or rejected (error)."""
     fixed = tf.strings.unicode_transcode(lines, "UTF-8", "UTF-8", errors="replace")
     bad = tf.not_equal(fixed, lines)
-    where = tf.strings.reduce_join(
-        tf.strings.join([path, ":", tf.strings.as_string(tf.boolean_mask(numbers, bad))]),
-        separator=", ",
-    )
-    if decode_errors == "strict":
+
+    def where():  # "path:line, path:line" of the bad lines
+        return tf.strings.reduce_join(
+            tf.strings.join([path, ":", tf.strings.as_string(tf.boolean_mask(numbers, bad))]),
+            separator=", ",
+        )
+
+    def reject():
         check = tf.debugging.Assert(
-            ~tf.reduce_any(bad),
-            ["undecodable UTF-8 bytes at", where, "(pass decode_errors='replace')"],
+            False, ["undecodable UTF-8 bytes at", where(), "(pass decode_errors='replace')"]
         )
         with tf.control_dependencies([check]):
             return tf.identity(lines)
 
     def warn():
         report = tf.print(
-            "warning: replaced undecodable UTF-8 bytes at", where, output_stream=sys.stderr
+            "warning: replaced undecodable UTF-8 bytes at", where(), output_stream=sys.stderr
         )
         with tf.control_dependencies([report]):
             return tf.identity(fixed)
 
-    return tf.cond(tf.reduce_any(bad), warn, lambda: lines)
+    return tf.cond(tf.reduce_any(bad), reject if decode_errors == "strict" else warn,
+                   lambda: lines)
 
 
 def _group_documents(open_text, lines):
@@ -402,30 +405,22 @@ def pretraining_dataset(
 
             windows = docs.batch(document_window).enumerate()
             out = windows.map(pairs, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
-        elif objective == "mlm" and break_mode == "fill":
-            # Full pieces of the token stream: one packing step per document.
-            out = fill_packing_dataset(
-                docs,
-                sequence_length=sequence_length,
-                bos_id=ids["bos"],
-                eos_id=ids["eos"],
-                pad_id=ids["pad"],
-            )
         else:
-            # (sentence, is the document's first) pairs; one vectorized map and an unbatch
-            # instead of a small dataset per document.
-            sentences = docs.map(
-                lambda doc: (doc, tf.range(doc.nrows()) == 0)
-            ).unbatch()
-            out = full_sentence_packing_dataset(
-                sentences,
-                sequence_length=sequence_length,
-                bos_id=ids["bos"],
-                eos_id=ids["eos"],
-                pad_id=ids["pad"],
-                break_mode=break_mode if objective == "mlm" else "complete",
-                cross_documents=objective == "mlm",
-            )
+            packing = dict(sequence_length=sequence_length, bos_id=ids["bos"],
+                           eos_id=ids["eos"], pad_id=ids["pad"])
+            if objective == "mlm" and break_mode == "fill":
+                # Full pieces of the token stream: one packing step per document.
+                out = fill_packing_dataset(docs, **packing)
+            else:
+                # (sentence, is the document's first) pairs; one vectorized map and an
+                # unbatch instead of a small dataset per document.
+                sentences = docs.map(lambda doc: (doc, tf.range(doc.nrows()) == 0)).unbatch()
+                out = full_sentence_packing_dataset(
+                    sentences,
+                    **packing,
+                    break_mode=break_mode if objective == "mlm" else "complete",
+                    cross_documents=objective == "mlm",
+                )
             if objective == "denoising":
                 noise = _denoising_example_fn(
                     ids,

@@ -42,14 +42,18 @@ def _gelu_erf_grad(x, upstream):
     return tf.cast(tf.cast(upstream, "float32") * derivative, upstream.dtype)
 
 
-@tf.custom_gradient
-def _gelu_tanh(x):
-    return tf.nn.gelu(x, approximate=True), lambda upstream: _gelu_tanh_grad(x, upstream)
+def _with_derivative(forward, derivative):
+    """`forward` with `derivative(x, upstream)` as its gradient."""
+
+    @tf.custom_gradient
+    def gelu(x):
+        return forward(x), lambda upstream: derivative(x, upstream)
+
+    return gelu
 
 
-@tf.custom_gradient
-def _gelu_erf(x):
-    return tf.nn.gelu(x, approximate=False), lambda upstream: _gelu_erf_grad(x, upstream)
+_gelu_tanh = _with_derivative(lambda x: tf.nn.gelu(x, approximate=True), _gelu_tanh_grad)
+_gelu_erf = _with_derivative(lambda x: tf.nn.gelu(x, approximate=False), _gelu_erf_grad)
 
 
 @tf.function(jit_compile=True)
@@ -65,14 +69,8 @@ def _gelu_erf_forward(x):
     return tf.cast(0.5 * x32 * (1.0 + tf.math.erf(x32 * _SQRT_HALF)), x.dtype)
 
 
-@tf.custom_gradient
-def _gelu_tanh_training(x):
-    return _gelu_tanh_forward(x), lambda upstream: _gelu_tanh_grad(x, upstream)
-
-
-@tf.custom_gradient
-def _gelu_erf_training(x):
-    return _gelu_erf_forward(x), lambda upstream: _gelu_erf_grad(x, upstream)
+_gelu_tanh_training = _with_derivative(_gelu_tanh_forward, _gelu_tanh_grad)
+_gelu_erf_training = _with_derivative(_gelu_erf_forward, _gelu_erf_grad)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")

@@ -34,6 +34,13 @@ class _IntermediateDense(Dense):
         return activation(self._affine(inputs))
 
 
+def _head_dim(hidden_dim, num_heads):
+    head_dim = int(hidden_dim // num_heads)
+    if head_dim == 0:
+        raise ValueError(f"hidden_dim={hidden_dim} must be at least num_heads={num_heads}")
+    return head_dim
+
+
 def _build_feedforward_dense(block, inputs_shape):
     """The block's two feed-forward dense layers (keras-hub's names), built."""
 
@@ -58,11 +65,7 @@ class TransformerEncoder(keras_hub.layers.TransformerEncoder):
 
     def build(self, inputs_shape):
         hidden_dim = inputs_shape[-1]
-        key_dim = int(hidden_dim // self.num_heads)
-        if key_dim == 0:
-            raise ValueError(
-                f"hidden_dim={hidden_dim} must be at least num_heads={self.num_heads}"
-            )
+        key_dim = _head_dim(hidden_dim, self.num_heads)
         common = dict(dtype=self.dtype_policy)
         self._self_attention_layer = MultiHeadAttention(
             num_heads=self.num_heads,
@@ -103,11 +106,7 @@ class TransformerDecoder(keras_hub.layers.TransformerDecoder):
         self._decoder_sequence_shape = decoder_sequence_shape
         self._encoder_sequence_shape = encoder_sequence_shape
         hidden_dim = decoder_sequence_shape[-1]
-        head_dim = int(hidden_dim // self.num_heads)
-        if head_dim == 0:
-            raise ValueError(
-                f"hidden_dim={hidden_dim} must be at least num_heads={self.num_heads}"
-            )
+        head_dim = _head_dim(hidden_dim, self.num_heads)
         common = dict(dtype=self.dtype_policy)
 
         def attention(name, **kwargs):
