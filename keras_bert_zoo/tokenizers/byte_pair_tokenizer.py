@@ -8,23 +8,29 @@ and it merges one string pair per word per `tf.while_loop` step on strings. This
 re-implements the two steps:
 
 1. pre-tokenization with GPT-2's regex
-   `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+`.
-   RE2 has no lookahead, so whitespace runs are split out first and the `\\s+(?!\\S)` rule is
-   applied arithmetically: before a non-space chunk, a run gives its last character to the
-   chunk when it is " ", else that character becomes a word of its own; at the end of the
-   text the whole run is one word. The chunks are then split by the remaining alternatives.
-2. BPE merges on integer ids over the distinct words of the batch: every step merges, in
-   every word, the leftmost adjacent pair of lowest merge rank (as `tokenizers` does).
+   `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+`,
+   computed without a regex engine: every character gets a class (letter, number, " ", other
+   white space, other) from a table, and the places where a word starts follow from the
+   classes of neighbouring characters (see `split_words`). One pass of a few vectorized ops
+   instead of RE2 matching every word.
+2. BPE merges on integer ids. Words that are vocabulary tokens and come out of the merges as
+   that single token (nearly every frequent word) are looked up in a table built once; the
+   batch's other distinct words are merged: every step merges, in every word, the lowest-rank
+   adjacent pair, at all its non-overlapping occurrences from the left. That equals
+   `tokenizers`' one-pair-at-a-time order whenever a merge can only create pairs of higher
+   rank (true of trained merge lists, checked at construction); otherwise each step merges
+   the leftmost occurrence only.
 
 Text is never parsed for special tokens: "<mask>" in the input is the characters < m a s k >.
 """
 
+import functools
 import json
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from keras_bert_zoo.tokenizers.tokenizer import Tokenizer
 
@@ -36,9 +42,36 @@ _WS_CHARS = (
     r"\t\n\x0B\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}"
     r"\x{3000}"
 )
-_WS_RUN = "[" + _WS_CHARS + "]+"
-_CHUNK_PATTERN = (
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^" + _WS_CHARS + r"\p{L}\p{N}]+"
+# Character classes of the pre-tokenizer; " " and other white space differ in one rule, and
+# _END stands after the last character of a text.
+_LETTER, _NUMBER, _OTHER, _SPACE, _WHITE_SPACE, _END = range(6)
+# Planes 0-3 hold every letter, number and space character (the last letters are CJK
+# extensions in plane 3); code points above are classed as other.
+_CLASSIFIED_CODE_POINTS = 0x40000
+_WORD_MARK = 0xFF  # a byte that UTF-8 never uses
+
+
+def _word_start_table():
+    """Whether a word starts at a character, by the classes (before, itself, after)."""
+    table = np.zeros([6, 6, 6], bool)
+    for before in range(_END):
+        for char in range(_END):
+            if char < _SPACE:  # a run of one class; a " " before it belongs to it
+                table[before, char, :] = before != _SPACE and char != before
+            else:  # white space: a run starts, and its last character before a non-space
+                table[before, char, :] = before < _SPACE
+                table[before, char, :_SPACE] = True
+    return table.reshape(-1)
+
+
+_WORD_STARTS = _word_start_table()
+# An apostrophe can start a contraction after a letter, a number or white space other than " ".
+_WORD_ENDED_BEFORE = np.array([c in (_LETTER, _NUMBER, _WHITE_SPACE) for c in range(_END)])
+# Contraction length by the two ASCII characters after the apostrophe: 's 't 'm 'd, 're 've 'll.
+_CONTRACTION_LENGTH = np.array(
+    [2 if chr(a) in "stmd" else 3 if chr(a) + chr(b) in ("re", "ve", "ll") else 0
+     for a in range(128) for b in range(128)],
+    np.int64,
 )
 
 
@@ -76,58 +109,91 @@ def read_merges_file(path):
         return [line.rstrip("\n") for line in f]
 
 
+@functools.lru_cache(maxsize=None)
+def character_classes():
+    """The pre-tokenizer's class of every code point below 0x40000, as an int8 array.
+
+    Classified once per process (~0.1 s) by RE2 through tf.strings: `\\p{L}`, `\\p{N}` and the
+    White_Space characters, as in the regex that `split_words` implements.
+    """
+    with tf.init_scope():
+        code_points = np.arange(_CLASSIFIED_CODE_POINTS, dtype=np.int32)
+        code_points = code_points[(code_points < 0xD800) | (code_points > 0xDFFF)]  # surrogates
+        chars = tf.strings.unicode_encode(tf.constant(code_points)[:, None], "UTF-8")
+        classes = np.full(_CLASSIFIED_CODE_POINTS, _OTHER, np.int8)
+        for pattern, value in ((r"\p{L}", _LETTER), (r"\p{N}", _NUMBER),
+                               ("[" + _WS_CHARS + "]", _WHITE_SPACE)):
+            classes[code_points[tf.strings.regex_full_match(chars, pattern).numpy()]] = value
+    classes[ord(" ")] = _SPACE
+    return classes
+
+
+def _shift(values, by, fill):
+    """values[i + by] at i (by may be negative), `fill` where that is outside the batch."""
+    pad = tf.fill([abs(by)], tf.constant(fill, values.dtype))
+    if by > 0:
+        return tf.concat([values, pad], axis=0)[by:]
+    return tf.concat([pad, values], axis=0)[:by]
+
+
 def split_words(inputs):
-    """GPT-2 pre-tokenization of a 1-D string batch -> ragged (batch, words).
+    """GPT-2 pre-tokenization of a 1-D string batch -> ragged (batch, words) of byte strings.
 
     Invalid UTF-8 is first replaced by U+FFFD (what Python's `bytes.decode(errors="replace")`
-    gives), since the reference tokenizers only ever see valid text.
+    gives), since the reference tokenizers only ever see valid text. A word starts at a
+    character when the regex would start a match there:
+    - runs of letters, of numbers and of other characters are words; a " " right before
+      such a run belongs to it;
+    - a white-space run before a non-space character ends one character early (the regex's
+      `\\s+(?!\\S)`); that last character joins the next word if it is " ", else it is a
+      word of its own. At the end of a text the whole run is one word;
+    - an apostrophe starts a contraction ('s 't 're 've 'm 'll 'd, case-sensitive) where a
+      word ended just before it: at the start of a text, after a letter, a number or white
+      space other than " " (after " " or punctuation it continues a run of other characters).
+    The batch is decoded as one string; texts start at known character positions.
     """
     inputs = tf.strings.unicode_transcode(
         inputs, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
     )
-    # tf-text's regex_split stops at a NUL character, so NUL travels as the byte 0xFF (never
-    # in valid UTF-8, and like NUL neither letter, number nor space for RE2); `_bytes_of`
-    # maps it back.
-    inputs = tf.strings.regex_replace(inputs, r"\x00", b"\xff")
-    pieces = tf_text.regex_split(inputs, _WS_RUN, _WS_RUN)  # whitespace runs and chunks
-    flat = pieces.flat_values
-    n = tf.shape(flat, out_type=tf.int64)[0]
-    row_ends = tf.gather(pieces.row_splits[1:], pieces.value_rowids())
-    row_starts = tf.gather(pieces.row_splits[:-1], pieces.value_rowids())
-    position = tf.range(n)
-    has_next = position + 1 < row_ends
-    has_prev = position > row_starts
+    text = tf.strings.reduce_join(inputs)
+    code, offsets = tf.strings.unicode_decode_with_offsets(text, "UTF-8")
+    n = tf.size(code, out_type=tf.int64)
+    text_starts = tf.cumsum(
+        tf.cast(tf.strings.length(inputs, unit="UTF8_CHAR"), tf.int64), exclusive=True
+    )
+    first = tf.scatter_nd(text_starts[:, None], tf.ones_like(text_starts), n[None] + 1)[:-1] > 0
 
-    is_ws = tf.strings.regex_full_match(flat, _WS_RUN)
-    num_chars = tf.strings.length(flat, unit="UTF8_CHAR")
-    last = tf.strings.substr(
-        flat, tf.maximum(num_chars - 1, 0), tf.ones_like(num_chars), unit="UTF8_CHAR"
+    classes = character_classes()
+    char_class = tf.cast(tf.gather(classes, tf.minimum(code, len(classes) - 1)), tf.int32)
+    before = _shift(char_class, -1, _OTHER)  # at a text's first character: not used
+    after = _shift(tf.where(first, _END, char_class), 1, _END)
+    starts = tf.gather(_WORD_STARTS, (before * 6 + char_class) * 6 + after)
+
+    # Contractions, at the few apostrophes: no word starts at their second character, one
+    # starts right after them.
+    apostrophes = tf.where(tf.equal(code, ord("'")))[:, 0]
+    following = tf.concat([tf.where(first, 0, code), [0, 0]], axis=0)  # 0: another text
+    length = tf.gather(
+        _CONTRACTION_LENGTH,
+        tf.minimum(tf.gather(following, apostrophes + 1), 127) * 128
+        + tf.minimum(tf.gather(following, apostrophes + 2), 127),
     )
-    head = tf.strings.substr(
-        flat, tf.zeros_like(num_chars), tf.maximum(num_chars - 1, 0), unit="UTF8_CHAR"
-    )
-    gives_space = is_ws & has_next & tf.equal(last, " ")
-    # A chunk takes the space given by the whitespace run before it.
-    takes_space = tf.logical_and(
-        has_prev, tf.concat([[False], gives_space[:-1]], axis=0)
-    )
-    splits_run = is_ws & has_next
-    first = tf.where(
-        splits_run, head, tf.where(takes_space, tf.strings.join([" ", flat]), flat)
-    )
-    first_valid = tf.strings.length(first) > 0
-    second = last
-    second_valid = splits_run & tf.logical_not(gives_space)
-    words = tf.reshape(tf.stack([first, second], axis=1), [-1])
-    valid = tf.reshape(tf.stack([first_valid, second_valid], axis=1), [-1])
-    row_ids = tf.repeat(pieces.value_rowids(), 2)
-    words = tf.boolean_mask(words, valid)
-    row_ids = tf.boolean_mask(row_ids, valid)
-    words = tf.RaggedTensor.from_value_rowids(words, row_ids, nrows=pieces.nrows())
-    # Split the chunks (with their leading space) by GPT-2's other alternatives; whitespace
-    # words contain no match and come back whole.
-    words = tf_text.regex_split(words, _CHUNK_PATTERN, _CHUNK_PATTERN)
-    return words.merge_dims(1, 2)
+    ended = tf.gather(first, apostrophes)
+    ended |= tf.gather(_WORD_ENDED_BEFORE, tf.gather(before, apostrophes))
+    found = tf.where(ended & (length > 0))[:, 0]
+    at, length = tf.gather(apostrophes, found), tf.gather(length, found)
+    starts = tf.tensor_scatter_nd_update(
+        tf.concat([starts, [False, False, False]], axis=0),
+        tf.concat([at + 1, at + length], axis=0)[:, None],
+        tf.concat([tf.zeros_like(at, tf.bool), tf.ones_like(at, tf.bool)], axis=0),
+    )[:n] | first
+
+    word_chars = tf.where(starts)[:, 0]
+    begin = tf.gather(offsets, word_chars)
+    end = tf.concat([begin[1:], tf.cast(tf.strings.length(text), tf.int64)[None]], axis=0)
+    words = tf.strings.substr(text, begin, end - begin)
+    rows = tf.searchsorted(text_starts, word_chars, side="right", out_type=tf.int64) - 1
+    return tf.RaggedTensor.from_value_rowids(words, rows, nrows=tf.size(inputs, out_type=tf.int64))
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")
@@ -160,10 +226,10 @@ class BytePairTokenizer(Tokenizer):
         for token, i in vocabulary.items():
             tokens[i] = token
         self._set_vocabulary(tokens)
-        self._merges = [
+        merges = [
             m for m in (str(m).strip("\r\n") for m in merges) if m and not m.startswith("#version")
         ]
-        self._vocabulary_dict = vocabulary
+        self._set_plain(_merges=merges, _vocabulary_dict=vocabulary)
         self._build_tables()
 
     def _build_tables(self):
@@ -171,11 +237,16 @@ class BytePairTokenizer(Tokenizer):
         size = len(vocabulary)
         unk_id = vocabulary[self._special_tokens["unk"]]
         byte_chars = bytes_to_unicode()
-        self._byte_ids = tf.constant(
-            [vocabulary.get(c, unk_id) for c in byte_chars], tf.int32
-        )
-        keys, ranks, results = [], [], []
+        # Byte -> id; byte 0xFF (never in UTF-8 text) marks where a word starts.
+        byte_ids = [vocabulary.get(c, unk_id) for c in byte_chars]
+        byte_ids[_WORD_MARK] = size
+        self._byte_ids = tf.constant(byte_ids, tf.int64)
+        # Merge tables: the key of a pair (a, b) is a * (size + 1) + b, so that no pair with
+        # the word mark (id `size`) is a key; the value is rank * 2**32 + id of the result.
+        self._no_rank = len(self._merges) + 1
+        keys, values = [], []
         seen = set()
+        produced_last, used_first = {}, {}  # token -> highest rank making it, lowest using it
         for rank, merge in enumerate(self._merges):
             parts = merge.split(" ")
             if len(parts) != 2:
@@ -186,26 +257,27 @@ class BytePairTokenizer(Tokenizer):
                     raise ValueError(
                         f"merge rule {rank}: {merge!r} uses {token!r}, not in the vocabulary"
                     )
-            key = vocabulary[a] * size + vocabulary[b]
+            key = vocabulary[a] * (size + 1) + vocabulary[b]
             if key in seen:  # first (highest priority) occurrence wins, as in `tokenizers`
                 continue
             seen.add(key)
             keys.append(key)
-            ranks.append(rank)
-            results.append(vocabulary[a + b])
-        self._no_rank = len(self._merges) + 1
-        self._merge_ranks = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(keys, tf.int64), tf.constant(ranks, tf.int32)
-            ),
-            default_value=self._no_rank,
+            values.append((rank << 32) + vocabulary[a + b])
+            produced_last[a + b] = rank
+            used_first.setdefault(a, rank)
+            used_first.setdefault(b, rank)
+        # A step may merge every occurrence of a word's lowest-rank pair at once when no merge
+        # creates a pair of lower rank than its own (see the module docstring).
+        self._merge_every_occurrence = all(
+            used_first.get(token, self._no_rank) > rank for token, rank in produced_last.items()
         )
-        self._merge_results = tf.lookup.StaticHashTable(
+        self._merge_table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
-                tf.constant(keys, tf.int64), tf.constant(results, tf.int32)
+                tf.constant(keys, tf.int64), tf.constant(values, tf.int64)
             ),
-            default_value=-1,
+            default_value=self._no_rank << 32,
         )
+        self._build_word_table(vocabulary, byte_chars)
         # Detokenization: id -> token string, and character code point -> byte.
         self._id_to_token_table = tf.constant(list(self._id_to_token_list))
         code_to_byte = [b""] * (max(ord(c) for c in byte_chars) + 1)
@@ -213,56 +285,125 @@ class BytePairTokenizer(Tokenizer):
             code_to_byte[ord(c)] = bytes([b])
         self._code_to_byte = tf.constant(code_to_byte)
 
+    def _build_word_table(self, vocabulary, byte_chars):
+        """Words (as raw bytes) that are vocabulary tokens and merge into that one token.
+
+        Tokens with the byte 0xFF are left out: no UTF-8 text contains it.
+        """
+        # Characters of the byte map -> the latin-1 character of their byte; any other
+        # character below 256 -> one that latin-1 cannot encode.
+        to_bytes = {c: "\uffff" for c in range(256)}
+        to_bytes.update({ord(c): chr(b) for b, c in enumerate(byte_chars)})
+        words, ids = [], []
+        for token, i in vocabulary.items():
+            try:
+                word = token.translate(to_bytes).encode("latin-1")
+            except UnicodeEncodeError:
+                continue
+            if word and _WORD_MARK not in word:
+                words.append(word)
+                ids.append(i)
+        # Merged in groups of similar length: a step costs the same for every word of a
+        # group, and most tokens are short. Tokens over 16 bytes (2% of RoBERTa's, rare as
+        # words, up to ~130 merge steps each) are left to the merges.
+        ids = np.asarray(ids, np.int32)
+        single = np.zeros(len(words), bool)
+        length = np.array([len(w) for w in words])
+        with tf.init_scope():
+            for low, high in ((0, 4), (4, 8), (8, 16)):
+                group = np.flatnonzero((length > low) & (length <= high))
+                if not len(group):
+                    continue
+                pieces = self._merge(tf.constant([words[i] for i in group], tf.string))
+                one = pieces.row_lengths().numpy() == 1
+                piece = pieces.flat_values.numpy()[pieces.row_splits[:-1].numpy()[one]]
+                single[group[one]] = piece == ids[group[one]]
+        self._word_ids = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant([w for w, keep in zip(words, single) if keep], tf.string),
+                tf.constant(ids[single]),
+            ),
+            default_value=-1,
+        )
+
     def _is_continuation(self, token):
         return not token.startswith("\u0120")  # "Ġ" encodes a leading space
 
-    def _merge(self, symbols):
-        """Applies BPE merges to ragged (words, symbols) int32 ids."""
-        size = tf.constant(self.vocabulary_size, tf.int64)
-        no_rank = self._no_rank
-        nrows = symbols.nrows(tf.int32)
+    def _merge(self, words):
+        """BPE of 1-D byte strings (no byte 0xFF) -> ragged (words, pieces) int32 ids.
 
-        def body(values, row_ids, _):
-            n = tf.shape(values)[0]
-            left, right = values[:-1], values[1:]
-            same_word = tf.equal(row_ids[:-1], row_ids[1:])
-            keys = tf.cast(left, tf.int64) * size + tf.cast(right, tf.int64)
-            rank = tf.where(same_word, self._merge_ranks.lookup(keys), no_rank)
-            pair_rows = row_ids[:-1]
-            best = tf.math.unsorted_segment_min(rank, pair_rows, nrows)
-            candidate = tf.equal(rank, tf.gather(best, pair_rows)) & (rank < no_rank)
-            position = tf.range(n - 1)
-            first = tf.math.unsorted_segment_min(
-                tf.where(candidate, position, n), pair_rows, nrows
-            )
-            merge_here = candidate & tf.equal(position, tf.gather(first, pair_rows))
-            merged = self._merge_results.lookup(keys)
-            at = tf.concat([merge_here, [False]], axis=0)
-            values = tf.where(at, tf.concat([merged, [0]], axis=0), values)
-            keep = tf.logical_not(tf.concat([[False], merge_here], axis=0))
-            return (
-                tf.boolean_mask(values, keep),
-                tf.boolean_mask(row_ids, keep),
-                tf.reduce_any(merge_here),
-            )
+        The words' byte ids are laid end to end, each after a word mark. Each step merges, in
+        every word, its lowest-rank pair: every occurrence, or the leftmost (`_build_tables`).
+        """
+        mark = self.vocabulary_size
+        base = tf.constant(mark + 1, tf.int64)
+        no_rank = tf.constant(self._no_rank, tf.int64)
+        marked = tf.strings.reduce_join(tf.strings.join([bytes([_WORD_MARK]), words]))
+        values = tf.gather(self._byte_ids, tf.cast(tf.io.decode_raw(marked, tf.uint8), tf.int32))
+        num_words = tf.size(words) + 1
 
-        values = symbols.flat_values
-        row_ids = tf.cast(symbols.value_rowids(), tf.int32)
-        values, row_ids, _ = tf.while_loop(
-            lambda v, r, changed: changed,
+        def body(values, _):
+            left = values[:-1]
+            packed = self._merge_table.lookup(left * base + values[1:])
+            rank = tf.bitwise.right_shift(packed, 32)  # no_rank where no rule or a word mark
+            word = tf.cumsum(tf.cast(tf.equal(left, mark), tf.int32))
+            best = tf.math.unsorted_segment_min(rank, word, num_words)
+            candidate = tf.equal(rank, tf.gather(best, word)) & (rank < no_rank)
+            position = tf.range(tf.size(left))
+            if self._merge_every_occurrence:
+                # Overlapping occurrences (x x x under the rule "x x") merge every other pair
+                # from the left end of their run.
+                in_run = candidate & _shift(candidate, -1, False)
+                run = tf.cumsum(tf.cast(tf.logical_not(in_run), tf.int32)) - 1
+                from_start = position - tf.gather(tf.math.segment_min(position, run), run)
+                merge_here = candidate & tf.equal(from_start % 2, 0)
+            else:  # the leftmost occurrence only
+                first = tf.math.unsorted_segment_min(
+                    tf.where(candidate, position, tf.size(left)), word, num_words
+                )
+                merge_here = candidate & tf.equal(position, tf.gather(first, word))
+            merged = tf.bitwise.bitwise_and(packed, 0xFFFFFFFF)
+            values = tf.concat([tf.where(merge_here, merged, left), values[-1:]], axis=0)
+            keep = tf.concat([[True], tf.logical_not(merge_here)], axis=0)
+            return tf.gather(values, tf.where(keep)[:, 0]), tf.reduce_any(merge_here)
+
+        values, _ = tf.while_loop(
+            lambda values, changed: changed,
             body,
-            (values, row_ids, tf.size(values) > 1),
-            shape_invariants=(tf.TensorShape([None]), tf.TensorShape([None]), tf.TensorShape([])),
+            (values, tf.size(values) > 1),
+            shape_invariants=(tf.TensorShape([None]), tf.TensorShape([])),
         )
-        return tf.RaggedTensor.from_value_rowids(values, row_ids, nrows=nrows)
+        is_mark = tf.equal(values, mark)
+        return tf.RaggedTensor.from_value_rowids(
+            tf.cast(tf.boolean_mask(values, tf.logical_not(is_mark)), tf.int32),
+            tf.boolean_mask(tf.cumsum(tf.cast(is_mark, tf.int64)) - 1, tf.logical_not(is_mark)),
+            nrows=tf.size(words, out_type=tf.int64),
+        )
 
     def _tokenize_batch(self, inputs):
         words = split_words(inputs)  # (batch, words)
-        unique, index = tf.unique(words.flat_values)
-        symbols = tf.ragged.map_flat_values(tf.gather, self._byte_ids, _bytes_of(unique))
-        pieces = self._merge(symbols)  # (unique words, pieces)
-        pieces = tf.gather(pieces, index).with_row_splits_dtype(words.row_splits.dtype)
-        return words.with_flat_values(pieces).merge_dims(1, 2)
+        flat = words.flat_values
+        ids = self._word_ids.lookup(flat)
+        known = ids >= 0
+        unknown = tf.logical_not(known)
+        distinct, index = tf.unique(tf.boolean_mask(flat, unknown))
+        pieces = tf.gather(self._merge(distinct), index)  # (unknown words, pieces)
+        # Each word's pieces: its id when it is in the table, else its merged pieces.
+        piece_rows = tf.cast(pieces.value_rowids(), tf.int32)
+        lengths = tf.tensor_scatter_nd_update(
+            tf.ones_like(ids), tf.where(unknown), tf.cast(pieces.row_lengths(), tf.int32)
+        )
+        splits = tf.cumsum(lengths, exclusive=True)
+        unknown_at = tf.gather(tf.boolean_mask(splits, unknown), piece_rows)
+        within = tf.range(tf.size(pieces.flat_values)) - tf.gather(
+            tf.cast(pieces.row_splits, tf.int32), piece_rows
+        )
+        values = tf.dynamic_stitch(
+            [tf.boolean_mask(splits, known), unknown_at + within],
+            [tf.boolean_mask(ids, known), pieces.flat_values],
+        )
+        per_word = tf.RaggedTensor.from_row_lengths(values, tf.cast(lengths, tf.int64))
+        return words.with_flat_values(per_word).merge_dims(1, 2)
 
     def _detokenize_batch(self, ids):
         ids = tf.clip_by_value(ids, 0, self.vocabulary_size - 1)
@@ -297,13 +438,3 @@ class BytePairTokenizer(Tokenizer):
         config["vocabulary"] = dict(self._vocabulary_dict)
         config["merges"] = list(self._merges)
         return config
-
-
-def _bytes_of(strings):
-    """1-D strings -> ragged (strings, bytes) int32 byte values; 0xFF stands for NUL."""
-
-    def to_ints(chars):
-        values = tf.cast(tf.reshape(tf.io.decode_raw(chars, tf.uint8, fixed_length=1), [-1]), tf.int32)
-        return tf.where(values == 0xFF, 0, values)
-
-    return tf.ragged.map_flat_values(to_ints, tf.strings.bytes_split(strings))

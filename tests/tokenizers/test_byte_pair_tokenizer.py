@@ -19,6 +19,9 @@ HARD_TEXTS = [
     "a\r\nb", "\n\n", " \n ", " ", "", "it's we're they'll I'M you'VE ''s 's",
     "héllo wörld … 東京 🍣 👍🏽", "=" * 80, "x६ ६ <mask> <s>", "12345 3.14159 1e-10",
     "Crème brûlée, naïve café",
+    # Contractions start only where a word ended: after letters, numbers, other white space.
+    "'sys' don't'sy a''s x.'s 5's it's's \n'll \t're \x00're 's 'S 'r 'l 'lla", "'", "'ve",
+    "\x00", "a\x00b \x00 \x00\x00'd",
 ] + [f"a{w}b a {w} b a{w}{w} b{w}" for w in _SPACES]
 
 
@@ -102,3 +105,57 @@ def test_save_load_and_config_round_trip(trained_bpe, tmp_path, prose_lines):
         keras.saving.serialize_keras_object(trained_bpe)
     )
     assert revived.tokenize(lines).to_list() == trained_bpe.tokenize(lines).to_list()
+
+
+def _tiny_vocabulary(tokens):
+    from keras_bert_zoo.tokenizers.byte_pair_tokenizer import bytes_to_unicode
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    everything = specials + bytes_to_unicode() + [t for t in tokens if t not in specials]
+    return {t: i for i, t in enumerate(dict.fromkeys(everything))}
+
+
+@pytest.mark.parametrize(
+    "merges",
+    [
+        ["a b", "ab ab", "= =", "== ==", "==== ===="],  # trained order: merges all occurrences
+        ["ab a", "a b"],  # "ab a" ranks before "ab" exists: leftmost occurrence only
+    ],
+)
+def test_merge_order_matches_huggingface(merges, tmp_path):
+    from tokenizers import ByteLevelBPETokenizer
+
+    vocabulary = _tiny_vocabulary([m.replace(" ", "") for m in merges])
+    ours = BytePairTokenizer(vocabulary, merges)
+    assert ours._merge_every_occurrence == (merges[0] == "a b")
+    ours.save(str(tmp_path))
+    theirs = ByteLevelBPETokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+    texts = ["abab", "ababab", "aba", "abababa b", "=" * 13, "=" * 32, "a=b=ab==ab"]
+    assert ours.tokenize(texts).to_list() == [e.ids for e in theirs.encode_batch(texts)]
+    if merges[0] == "ab a":  # the leftmost merge creates "ab a", which ranks first
+        assert ours.tokenize("abab").numpy().tolist() == [vocabulary["aba"], vocabulary["b"]]
+
+
+def test_vocabulary_words_are_looked_up_only_when_they_merge_into_themselves():
+    # "abc" is a token, but its bytes merge into "ab" "c": "bc" is never formed first.
+    vocabulary = _tiny_vocabulary(["ab", "bc", "abc"])
+    tokenizer = BytePairTokenizer(vocabulary, ["a b", "b c", "a bc"])
+    table = tokenizer._word_ids
+    ids = table.lookup(tf.constant(["ab", "abc", "bc", "a"])).numpy().tolist()
+    assert ids == [vocabulary["ab"], -1, vocabulary["bc"], vocabulary["a"]]
+    assert tokenizer.tokenize("abc").numpy().tolist() == [vocabulary["ab"], vocabulary["c"]]
+
+
+def test_character_classes_cover_every_letter_number_and_space():
+    from keras_bert_zoo.tokenizers import byte_pair_tokenizer as module
+
+    classes = module.character_classes()
+    assert classes[ord("a")] == module._LETTER and classes[ord("٣")] == module._NUMBER
+    assert classes[ord(" ")] == module._SPACE and classes[0x3000] == module._WHITE_SPACE
+    assert classes[ord("'")] == classes[0] == module._OTHER
+    # Nothing above the table is a letter, number or white space for RE2.
+    above = tf.strings.unicode_encode(
+        tf.range(len(classes), 0x110000)[:, None], "UTF-8"
+    )
+    special = tf.strings.regex_full_match(above, r"[\p{L}\p{N}\s\x{85}\x{A0}]")
+    assert not special.numpy().any()
