@@ -139,9 +139,10 @@ def _shift(values, by, fill):
 def split_words(inputs):
     """GPT-2 pre-tokenization of a 1-D string batch -> ragged (batch, words) of byte strings.
 
-    Invalid UTF-8 is first replaced by U+FFFD (what Python's `bytes.decode(errors="replace")`
-    gives), since the reference tokenizers only ever see valid text. A word starts at a
-    character when the regex would start a match there:
+    Invalid UTF-8 is replaced by U+FFFD (what Python's `bytes.decode(errors="replace")`
+    gives), since the reference tokenizers only ever see valid text; a batch is transcoded
+    only when its decoding finds an invalid sequence. A word starts at a character when the
+    regex would start a match there:
     - runs of letters, of numbers and of other characters are words; a " " right before
       such a run belongs to it;
     - a white-space run before a non-space character ends one character early (the regex's
@@ -150,17 +151,29 @@ def split_words(inputs):
     - an apostrophe starts a contraction ('s 't 're 've 'm 'll 'd, case-sensitive) where a
       word ended just before it: at the start of a text, after a letter, a number or white
       space other than " " (after " " or punctuation it continues a run of other characters).
-    The batch is decoded as one string; texts start at known character positions.
+    The words are cut out of the batch's texts joined into one string.
     """
-    inputs = tf.strings.unicode_transcode(
-        inputs, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+
+    def decode(texts):  # invalid sequences -> U+10FFFF, a noncharacter
+        chars, offsets = tf.strings.unicode_decode_with_offsets(
+            texts, "UTF-8", errors="replace", replacement_char=0x10FFFF
+        )
+        return texts, chars.flat_values, chars.row_splits, offsets.flat_values
+
+    decoded = decode(inputs)
+    inputs, code, char_splits, offsets = tf.cond(
+        tf.reduce_any(tf.equal(decoded[1], 0x10FFFF)),
+        lambda: decode(
+            tf.strings.unicode_transcode(
+                inputs, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+            )
+        ),
+        lambda: decoded,
     )
     text = tf.strings.reduce_join(inputs)
-    code, offsets = tf.strings.unicode_decode_with_offsets(text, "UTF-8")
     n = tf.size(code, out_type=tf.int64)
-    text_starts = tf.cumsum(
-        tf.cast(tf.strings.length(inputs, unit="UTF8_CHAR"), tf.int64), exclusive=True
-    )
+    text_starts = char_splits[:-1]
+    byte_starts = tf.cumsum(tf.cast(tf.strings.length(inputs), tf.int64), exclusive=True)
     first = tf.scatter_nd(text_starts[:, None], tf.ones_like(text_starts), n[None] + 1)[:-1] > 0
 
     classes = character_classes()
@@ -189,10 +202,10 @@ def split_words(inputs):
     )[:n] | first
 
     word_chars = tf.where(starts)[:, 0]
-    begin = tf.gather(offsets, word_chars)
+    rows = tf.searchsorted(text_starts, word_chars, side="right", out_type=tf.int64) - 1
+    begin = tf.gather(offsets, word_chars) + tf.gather(byte_starts, rows)
     end = tf.concat([begin[1:], tf.cast(tf.strings.length(text), tf.int64)[None]], axis=0)
     words = tf.strings.substr(text, begin, end - begin)
-    rows = tf.searchsorted(text_starts, word_chars, side="right", out_type=tf.int64) - 1
     return tf.RaggedTensor.from_value_rowids(words, rows, nrows=tf.size(inputs, out_type=tf.int64))
 
 

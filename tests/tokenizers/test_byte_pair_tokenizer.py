@@ -159,3 +159,16 @@ def test_character_classes_cover_every_letter_number_and_space():
     )
     special = tf.strings.regex_full_match(above, r"[\p{L}\p{N}\s\x{85}\x{A0}]")
     assert not special.numpy().any()
+
+
+def test_invalid_utf8_is_replaced_like_python(trained_bpe, huggingface):
+    # A batch with an invalid sequence is transcoded first; U+10FFFF (what the decoder marks
+    # invalid sequences with) may also be a real character.
+    invalid = [
+        b"ab\xffcd it's", b"\xe2\x82", b"x\xed\xa0\x80y 's", b"\xc0\xaf \xf8\x88\x80\x80\x80 \xe2",
+    ]
+    valid = ["caf\u00e9 \U0010FFFF z".encode(), b"plain text"]
+    for batch in (invalid + valid, valid):
+        ids = trained_bpe.tokenize(tf.constant(batch)).to_list()
+        texts = [b.decode("utf-8", "replace") for b in batch]
+        assert ids == [e.ids for e in huggingface.encode_batch(texts)]
