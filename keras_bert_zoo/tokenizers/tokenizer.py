@@ -36,8 +36,8 @@ class Tokenizer(keras.layers.Layer):
     # Vocabulary --------------------------------------------------------------------------
     def _set_plain(self, **attributes):
         """Sets attributes that hold plain Python data (lists, dicts) without Keras' and
-        TensorFlow's attribute tracking, which wraps every element: ~0.3 s for a vocabulary of
-        50,000 tokens, and nothing in them is a layer, variable or table."""
+        TensorFlow's attribute tracking, which wraps every element (0.15 s for a 50,000-token
+        byte-level BPE vocabulary); nothing in them is a layer, variable or table."""
         for name, value in attributes.items():
             object.__setattr__(self, name, value)
 
