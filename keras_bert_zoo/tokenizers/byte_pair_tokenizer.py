@@ -209,6 +209,14 @@ def split_words(inputs):
     return tf.RaggedTensor.from_value_rowids(words, rows, nrows=tf.size(inputs, out_type=tf.int64))
 
 
+def _every_other(candidate, in_run):
+    """`candidate` without every second member of each run of adjacent candidates."""
+    position = tf.range(tf.size(candidate))
+    run = tf.cumsum(tf.cast(tf.logical_not(in_run), tf.int32)) - 1
+    from_start = position - tf.gather(tf.math.segment_min(position, run), run)
+    return candidate & tf.equal(from_start % 2, 0)
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")
 class BytePairTokenizer(Tokenizer):
     """Byte-level BPE tokenizer (RoBERTa, BART, GPT-2), ids identical to `tokenizers`.
@@ -360,17 +368,21 @@ class BytePairTokenizer(Tokenizer):
             packed = self._merge_table.lookup(left * base + values[1:])
             rank = tf.bitwise.right_shift(packed, 32)  # no_rank where no rule or a word mark
             word = tf.cumsum(tf.cast(tf.equal(left, mark), tf.int32))
-            best = tf.math.unsorted_segment_min(rank, word, num_words)
-            candidate = tf.equal(rank, tf.gather(best, word)) & (rank < no_rank)
-            position = tf.range(tf.size(left))
+            # A word's lowest rank, capped below no_rank so that words without a rule match
+            # none of their pairs.
+            best = tf.minimum(tf.math.unsorted_segment_min(rank, word, num_words), no_rank - 1)
+            candidate = tf.equal(rank, tf.gather(best, word))
             if self._merge_every_occurrence:
-                # Overlapping occurrences (x x x under the rule "x x") merge every other pair
-                # from the left end of their run.
+                # Overlapping occurrences (x x x under the rule "x x", rare) merge every other
+                # pair from the left end of their run.
                 in_run = candidate & _shift(candidate, -1, False)
-                run = tf.cumsum(tf.cast(tf.logical_not(in_run), tf.int32)) - 1
-                from_start = position - tf.gather(tf.math.segment_min(position, run), run)
-                merge_here = candidate & tf.equal(from_start % 2, 0)
+                merge_here = tf.cond(
+                    tf.reduce_any(in_run),
+                    lambda: _every_other(candidate, in_run),
+                    lambda: candidate,
+                )
             else:  # the leftmost occurrence only
+                position = tf.range(tf.size(left))
                 first = tf.math.unsorted_segment_min(
                     tf.where(candidate, position, tf.size(left)), word, num_words
                 )
