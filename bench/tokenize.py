@@ -8,6 +8,11 @@ load hits them alike. Prints one JSON line with MB/s, the ratios ours / Hugging 
 ours / keras-hub, the share of lines with ids identical to Hugging Face's and, for WordPiece,
 to the original BERT tokenizer (tests/tokenizers/bert_reference.py) on every line.
 
+SentencePiece (ALBERT, a 3k unigram model trained on the same text) is timed against the
+reference ALBERT pipeline instead, which `tokenizers` has no ready equivalent of: ALBERT's
+`preprocess_text` in Python, then the `sentencepiece` library's batch `encode` (C++, a thread
+per core); keras-hub's SentencePieceTokenizer gets the same model (no ALBERT preprocessing).
+
     python bench/tokenize.py
 """
 
@@ -29,11 +34,14 @@ import time  # noqa: E402
 
 import pydoc_data.topics  # noqa: E402
 import keras_hub  # noqa: E402
+import sentencepiece  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tokenizers  # noqa: E402
 
 from keras_bert_zoo.tokenizers import WordPieceTokenizer  # noqa: E402
 from keras_bert_zoo.tokenizers import train_byte_level_bpe  # noqa: E402
+from keras_bert_zoo.tokenizers import train_sentencepiece  # noqa: E402
+from keras_bert_zoo.tokenizers.sentence_piece_tokenizer import preprocess_text  # noqa: E402
 from tests.tokenizers import bert_reference  # noqa: E402
 
 BATCH = 1024
@@ -50,14 +58,15 @@ def _ours_ids(tokenizer, batches):
     return tokenize, [row for b in batches for row in tokenize(tf.constant(b)).to_list()]
 
 
-def _compare(name, ours_tokenizer, hf_encode, keras_hub_tokenizer, lines):
-    """Ours, Hugging Face and keras-hub in alternating rounds over the same batches."""
+def _compare(name, ours_tokenizer, hf_encode, keras_hub_tokenizer, lines, other="hf"):
+    """Ours, `other` (Hugging Face unless named) and keras-hub in alternating rounds over the
+    same batches. `hf_encode` maps a list of lines to their lists of ids."""
     megabytes = sum(len(line.encode("utf-8")) for line in lines) * REPEATS / 1e6
     batches = _batches(lines * REPEATS)
     tensors = [tf.constant(b) for b in batches]
     tokenize, ours_ids = _ours_ids(ours_tokenizer, _batches(lines))  # traced and warm
     keras_hub_tokenize, _ = _ours_ids(keras_hub_tokenizer, _batches(lines))
-    hf_ids = [e.ids for b in _batches(lines) for e in hf_encode(b)]
+    hf_ids = [ids for b in _batches(lines) for ids in hf_encode(b)]
     seconds = {"ours": [], "hf": [], "keras_hub": []}
     for _ in range(ROUNDS):
         for side, run in (("ours", tokenize), ("keras_hub", keras_hub_tokenize)):
@@ -73,9 +82,9 @@ def _compare(name, ours_tokenizer, hf_encode, keras_hub_tokenizer, lines):
     same = sum(a == b for a, b in zip(ours_ids, hf_ids))
     return ours_ids, {
         f"{name}_ours_mb_per_s": round(rates["ours"], 2),
-        f"{name}_hf_mb_per_s": round(rates["hf"], 2),
+        f"{name}_{other}_mb_per_s": round(rates["hf"], 2),
         f"{name}_keras_hub_mb_per_s": round(rates["keras_hub"], 2),
-        f"{name}_ratio_ours_over_hf": round(rates["ours"] / rates["hf"], 2),
+        f"{name}_ratio_ours_over_{other}": round(rates["ours"] / rates["hf"], 2),
         f"{name}_ratio_ours_over_keras_hub": round(rates["ours"] / rates["keras_hub"], 2),
         f"{name}_identical_lines": round(same / len(lines), 5),
         f"{name}_lines_checked": len(lines),
@@ -94,7 +103,7 @@ def main():
     ours_ids, measured = _compare(
         "wordpiece",
         WordPieceTokenizer(vocab),
-        lambda b: hf_wordpiece.encode_batch(b, add_special_tokens=False),
+        lambda b: [e.ids for e in hf_wordpiece.encode_batch(b, add_special_tokens=False)],
         keras_hub.tokenizers.WordPieceTokenizer(vocab, lowercase=True, strip_accents=True),
         lines,
     )
@@ -117,7 +126,15 @@ def main():
         keras_hub_bpe = keras_hub.tokenizers.BytePairTokenizer(
             os.path.join(directory, "vocab.json"), os.path.join(directory, "merges.txt")
         )
-    result.update(_compare("bpe", ours_bpe, hf_bpe.encode_batch, keras_hub_bpe, lines)[1])
+        bpe_encode = lambda b: [e.ids for e in hf_bpe.encode_batch(b)]  # noqa: E731
+        result.update(_compare("bpe", ours_bpe, bpe_encode, keras_hub_bpe, lines)[1])
+
+        ours_spm = train_sentencepiece(corpus, 3000)  # the most this text supports: ~3,800
+        processor = sentencepiece.SentencePieceProcessor(model_proto=ours_spm.proto)
+        albert_encode = lambda b: processor.encode([preprocess_text(x) for x in b])  # noqa: E731
+        keras_hub_spm = keras_hub.tokenizers.SentencePieceTokenizer(proto=ours_spm.proto)
+        result.update(_compare("sentencepiece", ours_spm, albert_encode, keras_hub_spm, lines,
+                               other="albert_reference")[1])
     print(json.dumps(result))
 
 

@@ -184,19 +184,37 @@ class SentencePieceTokenizer(Tokenizer):
         return not token.startswith("\u2581")  # "▁" marks the start of a word
 
     def normalize(self, inputs):
-        """ALBERT's `preprocess_text` as TF ops."""
-        x = tf.strings.unicode_transcode(
-            inputs, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        """ALBERT's `preprocess_text` as TF ops.
+
+        ASCII texts (most of English text) skip the steps that do nothing to them: UTF-8
+        repair, NFKD, removing combining marks and Unicode lowercasing (ASCII lowercasing
+        instead). Their share of a batch goes through the short path, the rest through the full
+        one, and the results are put back in order.
+        """
+        inputs = tf.convert_to_tensor(inputs, tf.string)
+        flat = tf.reshape(inputs, [-1])
+        ascii_text = tf.cast(tf.strings.regex_full_match(flat, r"[\x00-\x7F]*"), tf.int32)
+        texts = tf.dynamic_partition(flat, ascii_text, 2)
+        positions = tf.dynamic_partition(tf.range(tf.size(flat)), ascii_text, 2)
+        normalized = tf.dynamic_stitch(
+            positions, [self._normalize(texts[0]), self._normalize(texts[1], ascii_only=True)]
         )
+        return tf.reshape(normalized, tf.shape(inputs))
+
+    def _normalize(self, x, ascii_only=False):
+        if not ascii_only:
+            x = tf.strings.unicode_transcode(
+                x, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+            )
         if self.remove_space:
             x = tf.strings.regex_replace(x, _PY_WHITESPACE_RUN, " ")
             x = tf.strings.strip(x)  # the runs are single spaces now
         x = tf.strings.regex_replace(x, "``|''", '"')
-        if not self.keep_accents:
+        if not self.keep_accents and not ascii_only:
             x = tf_text.normalize_utf8(x, "NFKD")
             x = tf.strings.regex_replace(x, r"\p{Mn}", "")
         if self.lowercase:
-            x = python_lower(x)
+            x = tf.strings.lower(x) if ascii_only else python_lower(x)
         return x
 
     def _tokenize_batch(self, inputs):

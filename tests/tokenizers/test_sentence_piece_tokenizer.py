@@ -14,6 +14,8 @@ from tests.tokenizers.saved_model import save_and_load
 HARD_TEXTS = [
     "  Crème  brûlée ``quoted'' ", "ΟΔΟΣ ΣΑΣ", "İstanbul", "ﬁ ① …", "tab\tand\nnewline",
     "東京 🍣", "", "   ", "Don't STOP",
+    # ASCII texts take a shorter path: whitespace, quotes and case still change.
+    " \tASCII ``Quoted'' \x1c\x1fTEXT\x0b ", "a\x00B", "''", "``",
 ]
 
 
