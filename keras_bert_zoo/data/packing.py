@@ -152,6 +152,14 @@ def pack_segments(
 # Full-sentence packing.
 
 
+def _capacity_and_separator(sequence_length, eos_id, separator_id):
+    """Content tokens per row (room for `<s>` and `</s>`) and the separator (default `</s>`)."""
+    capacity = sequence_length - 2
+    if capacity < 1:
+        raise ValueError(f"sequence_length={sequence_length} must be at least 3")
+    return capacity, eos_id if separator_id is None else separator_id
+
+
 def _check_break_mode(break_mode):
     if break_mode not in BREAK_MODES:
         raise ValueError(f"break_mode={break_mode!r} is not one of {BREAK_MODES}")
@@ -204,10 +212,7 @@ def pack_full_sentences(
     [[0, 5, 6, 7, 2, 2], [0, 8, 9, 10, 2, 1]]
     """
     _check_break_mode(break_mode)
-    capacity = sequence_length - 2
-    if capacity < 1:
-        raise ValueError(f"sequence_length={sequence_length} must be at least 3")
-    separator_id = eos_id if separator_id is None else separator_id
+    capacity, separator_id = _capacity_and_separator(sequence_length, eos_id, separator_id)
     chunks = []
     buffer = []
 
@@ -323,10 +328,7 @@ def full_sentence_packing_dataset(
     [[0, 5, 6, 7, 2, 2], [0, 8, 9, 10, 2, 1]]
     """
     _check_break_mode(break_mode)
-    capacity = sequence_length - 2
-    if capacity < 1:
-        raise ValueError(f"sequence_length={sequence_length} must be at least 3")
-    separator_id = eos_id if separator_id is None else separator_id
+    capacity, separator_id = _capacity_and_separator(sequence_length, eos_id, separator_id)
 
     def prepare(ids, document_start):
         return tf.cast(ids, tf.int32), tf.cast(document_start, tf.bool), tf.constant(False)
@@ -402,10 +404,7 @@ def fill_packing_dataset(documents, *, sequence_length, bos_id, eos_id, pad_id,
     >>> [x["token_ids"].numpy().tolist() for x in ds]
     [[0, 5, 6, 7, 2, 2], [0, 8, 9, 10, 2, 1]]
     """
-    capacity = sequence_length - 2
-    if capacity < 1:
-        raise ValueError(f"sequence_length={sequence_length} must be at least 3")
-    separator_id = eos_id if separator_id is None else separator_id
+    capacity, separator_id = _capacity_and_separator(sequence_length, eos_id, separator_id)
 
     def tokens(document):
         if isinstance(document, tf.RaggedTensor):
