@@ -26,7 +26,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from sentencepiece import sentencepiece_model_pb2
 
-from keras_bert_zoo.tokenizers.tokenizer import Tokenizer
+from keras_bert_zoo.tokenizers.tokenizer import Tokenizer, by_rows
 from keras_bert_zoo.tokenizers.word_piece_tokenizer import python_lower
 
 PROTO_FILENAME = "spiece.model"
@@ -193,11 +193,9 @@ class SentencePieceTokenizer(Tokenizer):
         """
         inputs = tf.convert_to_tensor(inputs, tf.string)
         flat = tf.reshape(inputs, [-1])
-        ascii_text = tf.cast(tf.strings.regex_full_match(flat, r"[\x00-\x7F]*"), tf.int32)
-        texts = tf.dynamic_partition(flat, ascii_text, 2)
-        positions = tf.dynamic_partition(tf.range(tf.size(flat)), ascii_text, 2)
-        normalized = tf.dynamic_stitch(
-            positions, [self._normalize(texts[0]), self._normalize(texts[1], ascii_only=True)]
+        normalized = by_rows(
+            flat, tf.strings.regex_full_match(flat, r"[\x00-\x7F]*"),
+            lambda x: self._normalize(x, ascii_only=True), self._normalize,
         )
         return tf.reshape(normalized, tf.shape(inputs))
 

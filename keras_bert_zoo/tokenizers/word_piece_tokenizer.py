@@ -34,7 +34,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_bert_zoo.tokenizers import families
-from keras_bert_zoo.tokenizers.tokenizer import Tokenizer
+from keras_bert_zoo.tokenizers.tokenizer import Tokenizer, by_rows
 
 VOCAB_FILENAME = "vocab.txt"
 
@@ -173,17 +173,15 @@ class WordPieceTokenizer(Tokenizer):
 
     def _tokenize_batch(self, inputs):
         # Accent stripping and CJK splitting never change these lines: any setting fits.
-        plain = tf.strings.regex_full_match(inputs, _PLAIN)
-        fast_rows = tf.reshape(tf.where(plain), [-1])
-        slow_rows = tf.reshape(tf.where(tf.logical_not(plain)), [-1])
-        fast = tf.gather(inputs, fast_rows)
+        return by_rows(
+            inputs, tf.strings.regex_full_match(inputs, _PLAIN), self._tokenize_plain,
+            self._tokenize_exact,
+        )
+
+    def _tokenize_plain(self, inputs):
         if self.lowercase:
-            fast = tf.strings.lower(fast)  # A-Z only, like Python's str.lower() on these
-        fast = self._ascii_wordpiece.tokenize(fast)
-        slow = self._tokenize_exact(tf.gather(inputs, slow_rows))
-        pieces = tf.concat([fast, slow], axis=0)
-        order = tf.math.invert_permutation(tf.concat([fast_rows, slow_rows], axis=0))
-        return tf.gather(pieces, order)
+            inputs = tf.strings.lower(inputs)  # A-Z only, like Python's str.lower() on these
+        return self._ascii_wordpiece.tokenize(inputs)
 
     def _tokenize_exact(self, inputs):
         words = self.split_words(inputs)
