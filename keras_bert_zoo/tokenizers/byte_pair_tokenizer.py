@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_bert_zoo.tokenizers.tokenizer import Tokenizer
+from keras_bert_zoo.tokenizers.tokenizer import Tokenizer, by_rows
 
 VOCAB_FILENAME = "vocab.json"
 MERGES_FILENAME = "merges.txt"
@@ -409,26 +409,17 @@ class BytePairTokenizer(Tokenizer):
         words = split_words(inputs)  # (batch, words)
         flat = words.flat_values
         ids = self._word_ids.lookup(flat)
-        known = ids >= 0
-        unknown = tf.logical_not(known)
-        distinct, index = tf.unique(tf.boolean_mask(flat, unknown))
-        pieces = tf.gather(self._merge(distinct), index)  # (unknown words, pieces)
-        # Each word's pieces: its id when it is in the table, else its merged pieces.
-        piece_rows = tf.cast(pieces.value_rowids(), tf.int32)
-        lengths = tf.tensor_scatter_nd_update(
-            tf.ones_like(ids), tf.where(unknown), tf.cast(pieces.row_lengths(), tf.int32)
+        pieces = by_rows(  # (words, pieces): a table word is its id, the others are merged
+            tf.range(tf.size(flat)), ids >= 0,
+            lambda known: tf.RaggedTensor.from_tensor(tf.gather(ids, known)[:, tf.newaxis]),
+            lambda unknown: self._merge_distinct(tf.gather(flat, unknown)),
         )
-        splits = tf.cumsum(lengths, exclusive=True)
-        unknown_at = tf.gather(tf.boolean_mask(splits, unknown), piece_rows)
-        within = tf.range(tf.size(pieces.flat_values)) - tf.gather(
-            tf.cast(pieces.row_splits, tf.int32), piece_rows
-        )
-        values = tf.dynamic_stitch(
-            [tf.boolean_mask(splits, known), unknown_at + within],
-            [tf.boolean_mask(ids, known), pieces.flat_values],
-        )
-        per_word = tf.RaggedTensor.from_row_lengths(values, tf.cast(lengths, tf.int64))
-        return words.with_flat_values(per_word).merge_dims(1, 2)
+        return words.with_flat_values(pieces).merge_dims(1, 2)
+
+    def _merge_distinct(self, words):
+        """`_merge` of 1-D words, each distinct word merged once."""
+        distinct, index = tf.unique(words)
+        return tf.gather(self._merge(distinct), index)
 
     def _detokenize_batch(self, ids):
         ids = tf.clip_by_value(ids, 0, self.vocabulary_size - 1)
