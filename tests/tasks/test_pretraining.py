@@ -52,6 +52,38 @@ def test_mlm_loss_is_weighted_cross_entropy_plus_sentence_loss(sentence_loss_wei
         Pretrainer(BertBackbone(**SMALL), sentence_loss_weight=-1)
 
 
+def test_fused_mlm_loss_matches_tensorflow_softmax_cross_entropy():
+    """Loss sum, weight sum, gradient and arg-max hits of the fused MLM loss against TF's ops,
+    including a row whose maximum is tied (arg max takes the first) and one whose label is
+    out of range (NaN, as TF's own kernel fails on it)."""
+    from keras_bert_zoo.tasks.pretraining import _masked_lm_cross_entropy
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 4.0, (3, 4, 50)).astype("float32")
+    labels = rng.integers(0, 50, (3, 4)).astype("int32")
+    logits[0, 0, [7, 9]] = 30.0  # tie: arg max is 7
+    labels[0, 0], labels[0, 1] = 9, int(np.argmax(logits[0, 1]))
+    weights = rng.uniform(0.0, 2.0, (3, 4)).astype("float32")
+    weights[2, 3] = 0.0
+    logits = tf.constant(logits)
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        loss_sum, weight_sum, hits = _masked_lm_cross_entropy(labels, logits, weights)
+        reference = tf.reduce_sum(weights * tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=logits))
+    assert float(loss_sum) == pytest.approx(float(reference), rel=1e-6)
+    assert float(weight_sum) == pytest.approx(weights.sum(), rel=1e-6)
+    np.testing.assert_allclose(tape.gradient(loss_sum, logits),
+                               tape.gradient(reference, logits), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(hits, np.argmax(logits, -1) == labels)
+    assert hits[0, 0] == 0 and hits[0, 1] == 1
+
+    labels[1, 2] = 50
+    loss_sum, _, hits = _masked_lm_cross_entropy(labels, logits, weights)
+    assert np.isnan(float(loss_sum)) and hits[1, 2] == 0
+
+
 def test_mlm_head_is_tied_to_the_token_embedding():
     backbone = BertBackbone(**SMALL)
     model = Pretrainer(backbone)
