@@ -5,6 +5,7 @@ from keras import ops
 from keras_hub.layers import PositionEmbedding, ReversibleEmbedding
 
 from keras_bert_zoo.layers.dropout import Dropout
+from keras_bert_zoo.layers.normalization import LayerNormalization
 
 
 def truncated_normal(stddev=0.02):
@@ -98,7 +99,7 @@ class TextEmbeddings(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name="segment_embedding",
             )
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
         )
         self.dropout_layer = Dropout(

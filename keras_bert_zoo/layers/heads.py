@@ -7,6 +7,7 @@ from keras import ops
 from keras_bert_zoo.layers.activations import get_activation
 from keras_bert_zoo.layers.dense import Dense
 from keras_bert_zoo.layers.embeddings import truncated_normal
+from keras_bert_zoo.layers.normalization import LayerNormalization
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_zoo")
@@ -46,7 +47,7 @@ class MaskedLMHead(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="transform",
         )
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
         )
 

@@ -18,6 +18,7 @@ from keras_bert_zoo.layers.activations import training_form
 from keras_bert_zoo.layers.attention import MultiHeadAttention
 from keras_bert_zoo.layers.dense import Dense
 from keras_bert_zoo.layers.dropout import Dropout
+from keras_bert_zoo.layers.normalization import LayerNormalization
 
 
 def _clone(initializer):
@@ -77,12 +78,12 @@ class TransformerEncoder(keras_hub.layers.TransformerEncoder):
             **common,
         )
         self._self_attention_layer.build(query_shape=inputs_shape, value_shape=inputs_shape)
-        self._self_attention_layer_norm = keras.layers.LayerNormalization(
+        self._self_attention_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, name="self_attention_layer_norm", **common)
         self._self_attention_layer_norm.build(inputs_shape)
         self._self_attention_dropout = Dropout(
             rate=self.dropout, name="self_attention_dropout", **common)
-        self._feedforward_layer_norm = keras.layers.LayerNormalization(
+        self._feedforward_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, name="feedforward_layer_norm", **common)
         self._feedforward_layer_norm.build(inputs_shape)
         _build_feedforward_dense(self, inputs_shape)
@@ -116,7 +117,7 @@ class TransformerDecoder(keras_hub.layers.TransformerDecoder):
                 bias_initializer=_clone(self.bias_initializer), name=name, **kwargs, **common)
 
         def layer_norm(name):
-            norm = keras.layers.LayerNormalization(
+            norm = LayerNormalization(
                 epsilon=self.layer_norm_epsilon, name=name, **common)
             norm.build(decoder_sequence_shape)
             return norm
