@@ -34,7 +34,7 @@ flags.DEFINE_enum("mixed_precision", "none", ["none", "float16", "bfloat16"], "P
 flags.DEFINE_enum("strategy", "default", ["default", "one_device", "mirrored", "multi_worker",
                                           "tpu"], "tf.distribute strategy.")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
-                  "XLA; auto = on in float32 only (faster there on CPU).")
+                  "XLA; auto = on for float32 on GPUs, off on CPU (slower there).")
 flags.DEFINE_integer("seed", 0, "Seed of data order, masking and initialization.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Newest checkpoints kept.")

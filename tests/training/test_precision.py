@@ -62,3 +62,22 @@ def test_overflowing_loss_scale_is_lowered_and_steps_are_skipped():
 def test_unknown_precision_is_named():
     with pytest.raises(ValueError, match="mixed_precision='fp8'"):
         dtype_policy("fp8")
+
+
+@pytest.mark.parametrize("policy", ["none", "bfloat16"])
+def test_jit_compile_auto_follows_the_device(policy):
+    """`--jit_compile=auto` leaves XLA off on CPU (where the step is faster without it) and
+    compiles float32 steps on GPUs; `true` and `false` are obeyed as given."""
+    import tensorflow as tf
+
+    from keras_bert_zoo.training.pretrain import PretrainConfig, build_pretrainer
+
+    tiny = {"num_layers": 1, "hidden_dim": 16, "num_heads": 2, "intermediate_dim": 32}
+    strategy = tf.distribute.get_strategy()
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    for flag, expected in [("auto", on_gpu and policy == "none"), ("true", True),
+                           ("false", False)]:
+        config = PretrainConfig(mixed_precision=policy, jit_compile=flag, model_overrides=tiny,
+                                seq_len=16, max_predictions_per_seq=2)
+        _, task = build_pretrainer(config, vocabulary_size=50, strategy=strategy)
+        assert task.jit_compile is expected, flag
