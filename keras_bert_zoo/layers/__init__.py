@@ -6,11 +6,13 @@ from keras_bert_zoo.layers.attention import MultiHeadAttention
 from keras_bert_zoo.layers.dense import Dense, bias_add
 from keras_bert_zoo.layers.dropout import Dropout
 from keras_bert_zoo.layers.embeddings import TextEmbeddings, truncated_normal
+from keras_bert_zoo.layers.normalization import LayerNormalization
 from keras_bert_zoo.layers.transformer import TransformerDecoder, TransformerEncoder
 
 __all__ = [
     "Dense",
     "Dropout",
+    "LayerNormalization",
     "MultiHeadAttention",
     "TextEmbeddings",
     "TransformerDecoder",

@@ -88,9 +88,17 @@ def test_layer_takes_the_fused_path_only_in_training(monkeypatch):
     inference = layer(x)
     assert not calls
     np.testing.assert_array_equal(inference, reference(x))
-    training = layer(x, training=True)
+    upstream = tf.constant(np.random.default_rng(3).normal(size=x.shape), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        training = layer(x, training=True)
+        expected = reference(x, training=True)
     assert len(calls) == 1
-    np.testing.assert_allclose(training, reference(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(training, expected, rtol=1e-5, atol=1e-5)
+    for ours, theirs in zip(
+            tape.gradient(training, [x, *layer.trainable_variables], upstream),
+            tape.gradient(expected, [x, *reference.trainable_variables], upstream)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
 
     # Variants the fused function does not compute fall back to Keras' layer.
     for kwargs in (dict(scale=False), dict(center=False), dict(axis=1)):
