@@ -52,13 +52,14 @@ def random_sequences(rng, n, exclude=()):
     return out
 
 
-def trained_model(transform, steps, seed=0, learning_rate=5e-3):
-    """A tiny BART trained on `steps` fresh batches of 32 random sequences -> transform."""
+def trained_model(transform, steps, seed=0, learning_rate=5e-3, **config):
+    """A tiny BART (`TINY`, updated by `config`) trained on `steps` fresh batches of 32 random
+    sequences -> transform."""
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     train = random_sequences(rng, 32 * steps)
     x, y = pack(train, [transform(s) for s in train])
-    model = Seq2SeqGenerator(BartBackbone(**TINY))
+    model = Seq2SeqGenerator(BartBackbone(**{**TINY, **config}))
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps, warmup_target=learning_rate, warmup_steps=steps // 10)
     model.compile(keras.optimizers.AdamW(schedule, weight_decay=0.01))
@@ -288,7 +289,10 @@ def test_learns_to_copy_with_greedy_and_beam_search(copy_model):
 
 def test_learns_to_reverse_with_greedy_and_beam_search():
     reverse = lambda s: s[::-1]  # noqa: E731
-    model, train = trained_model(reverse, steps=1000)
+    # Width 64: at width 32 reversal was learned on only one or two of four seeds (the others
+    # stay on a plateau at ~30% token accuracy), and which ones flipped with float rounding
+    # (a fused LayerNorm); at 64 every seed reaches 100%, with either LayerNorm.
+    model, train = trained_model(reverse, steps=1000, hidden_dim=64, intermediate_dim=128)
     held_out = random_sequences(np.random.default_rng(100), 100, exclude=train)
     assert exact_match(model, reverse, held_out) >= 0.95
     assert exact_match(model, reverse, held_out, sampler="beam", num_beams=3) >= 0.95
