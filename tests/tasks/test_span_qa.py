@@ -1,7 +1,6 @@
 """SpanQuestionAnswerer: character offsets, windows, n-best decoding, SQuAD metrics, learning."""
 
 import dataclasses
-import time
 import unicodedata
 
 import keras
@@ -243,7 +242,6 @@ def _synthetic_squad(rng, n):
 
 
 def test_tiny_model_learns_a_synthetic_span_task():
-    start = time.time()
     keras.utils.set_random_seed(0)
     vocab = SPECIALS + ("what is it ? cat dog red blue tall small fast slow green old new "
                         "big").split()
@@ -261,7 +259,6 @@ def test_tiny_model_learns_a_synthetic_span_task():
     answers = decode_answers(test_features, out["start_logits"], out["end_logits"], test)
     result = squad_evaluate(test, {e.id: a.text for e, a in zip(test, answers)})
     assert result["exact_match"] > 90.0, result
-    assert time.time() - start < 30
 
 
 def test_logits_are_masked_to_the_context_and_cls():

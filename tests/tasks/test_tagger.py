@@ -1,6 +1,5 @@
 """TokenTagger: word -> sub-word alignment, decoding, entity F1, learning, safe-mode saving."""
 
-import time
 
 import keras
 import numpy as np
@@ -134,7 +133,6 @@ def _synthetic_sentences(rng, n):
 
 
 def test_tiny_tagger_learns_a_synthetic_task():
-    start = time.time()
     keras.utils.set_random_seed(0)
     vocab = SPECIALS + ("the cat sat on mat and ran far away home Paris Anna Rome Bob Oslo Tim "
                         "1 2 3 4 5 7 9 ##1 ##2 ##3 ##4 ##5 ##0 ##9").split()
@@ -157,7 +155,6 @@ def test_tiny_tagger_learns_a_synthetic_task():
     flat_pred = [t for row in predicted for t in row]
     accuracy = np.mean([a == b for a, b in zip(flat_gold, flat_pred)])
     assert accuracy > 0.95, accuracy
-    assert time.time() - start < 30
 
 
 def test_loss_ignores_tokens_of_weight_zero():

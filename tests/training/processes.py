@@ -43,7 +43,7 @@ def kill(process):
         process.wait(timeout=30)
 
 
-def wait_all(processes, logs, timeout=300):
+def wait_all(processes, logs, timeout=900):
     """Waits for every process (killing all of them on timeout); asserts they succeeded."""
     deadline = time.monotonic() + timeout
     try:
