@@ -70,7 +70,8 @@ def main(argv):
     print(f"dev accuracy {metrics['accuracy']:.3f} (majority class: "
           f"{metrics['majority_baseline']:.3f})")
 
-    # 4. Export a SavedModel that takes raw strings.
+    # 4. Export a SavedModel that takes raw strings, as version export/1 (export/2 on a rerun):
+    # the layout TensorFlow Serving reads from --model_base_path=<output_dir>/export.
     export_dir = export_model_dir(finetune_config.output_dir, os.path.join(out, "export"))
 
     # 5. Reload with TensorFlow alone and predict.

@@ -8,6 +8,7 @@ Loading an export needs only `tensorflow` and `tensorflow_text` (for the tokeniz
 """
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -78,13 +79,44 @@ class _ClassifierModule(tf.Module):
         return self._outputs(self.preprocessor((text, text_pair)))
 
 
-def _atomic_save(module, path, signatures, warmup_texts=None):
+def _umask():
+    """The process umask, read without changing it where the OS allows (threads share it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # briefly the strictest mask, never a looser one
+    os.umask(mask)
+    return mask
+
+
+def _apply_umask(directory):
+    """Gives a tree the permissions the umask gives new files: not mkdtemp's owner-only 0700.
+
+    A model server often runs as another user, so it must be able to read the export.
+    """
+    mask = _umask()
+    for root, dirs, files in os.walk(directory):
+        os.chmod(root, 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o666 & ~mask)
+
+
+def _atomic_save(module, path, signatures, warmup_texts=None, *, overwrite=True):
     """Saves to a temporary sibling directory, then swaps it in: never a half-written export.
 
     `warmup_texts` (see `warmup.warmup_inputs`) adds TF Serving warm-up requests for
-    `serving_default`, written before the swap.
+    `serving_default`, written before the swap. With `overwrite=False` an existing `path` is
+    an error, checked before writing and again just before the swap.
     """
     path = os.path.abspath(path)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path!r} already exists: export to another path")
     requests = None
     if warmup_texts is not None:  # checked before anything is written
         requests = warmup_inputs(warmup_texts, signature_input_names(signatures[SERVING_KEY]))
@@ -95,7 +127,11 @@ def _atomic_save(module, path, signatures, warmup_texts=None):
         tf.saved_model.save(module, tmp, signatures=signatures)
         if requests is not None:
             write_warmup_file(tmp, requests, signature_name=SERVING_KEY)
+        _apply_umask(tmp)
         if os.path.exists(path):
+            if not overwrite:
+                raise FileExistsError(f"{path!r} appeared during the export: export to "
+                                      "another path")
             old = tempfile.mkdtemp(prefix=".old-export-", dir=parent)
             os.rmdir(old)
             os.replace(path, old)
@@ -109,21 +145,72 @@ def _atomic_save(module, path, signatures, warmup_texts=None):
     return path
 
 
+def _versions(base):
+    """`{version: directory name}` of the numbered subdirectories of a model base path."""
+    if not os.path.isdir(base):
+        return {}
+    return {int(name): name for name in os.listdir(base)
+            if re.fullmatch(r"[0-9]+", name) and os.path.isdir(os.path.join(base, name))}
+
+
+def new_version_dir(base, version=None):
+    """The directory for a new version under a TF Serving model base path: `base/<version>`.
+
+    TensorFlow Serving loads the numbered subdirectories of `--model_base_path` and serves
+    the largest. Nothing is created here; `base` need not exist yet.
+
+    Args:
+        base: the model base path.
+        version: a positive int; default: one more than the largest existing version, or 1.
+
+    Raises `FileExistsError` if that version exists, or if `base` itself holds a SavedModel
+    (an unversioned export, which the server would not see beside numbered ones).
+
+    >>> base = tempfile.mkdtemp()
+    >>> os.path.basename(new_version_dir(base))
+    '1'
+    >>> os.mkdir(os.path.join(base, "7"))
+    >>> os.path.basename(new_version_dir(base))
+    '8'
+    """
+    base = os.path.abspath(base)
+    if os.path.exists(base) and not os.path.isdir(base):
+        raise NotADirectoryError(f"{base!r} is a file, not a model base directory")
+    if os.path.exists(os.path.join(base, "saved_model.pb")):
+        raise FileExistsError(f"{base!r} holds an unversioned SavedModel: move its contents "
+                              f"into {os.path.join(base, '1')!r} or export to another directory")
+    versions = _versions(base)
+    following = max(versions, default=0) + 1
+    if version is None:
+        return os.path.join(base, str(following))
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"version={version!r} must be a positive integer")
+    if version in versions:
+        raise FileExistsError(f"version {version} already exists at "
+                              f"{os.path.join(base, versions[version])!r}: pass another "
+                              f"version, or none for the next one ({following})")
+    return os.path.join(base, str(version))
+
+
 def export_saved_model(task_model, preprocessor, path, *, pair=None, warmup_texts=None,
-                       **options):
+                       overwrite=True, **options):
     """Writes a SavedModel whose `serving_default` signature takes raw `tf.string` texts.
 
     Args:
         task_model: a trained `TextClassifier`, `TokenTagger`, `SpanQuestionAnswerer`,
             `Seq2SeqGenerator` or `TextEmbedder`.
         preprocessor: the `keras_bert_zoo.tokenizers.Preprocessor` used in training.
-        path: destination directory; replaced atomically if it exists.
+        path: destination directory, written atomically (to a temporary sibling, then
+            renamed) with the permissions the umask gives new files; an existing one is
+            replaced unless `overwrite=False`. For TF Serving's numbered versions, pass
+            `new_version_dir(base)` or use `export_model_dir`.
         pair: classify text pairs (`text`, `text_pair`); default: single texts.
         warmup_texts: also write `assets.extra/tf_serving_warmup_requests`, the warm-up
             requests TensorFlow Serving runs when it loads the model: a list of examples
             (strings, tuples in input order such as `(question, context)`, or dicts by input
             name; at most 1000), or an int N for N built-in sample examples; one request of
             batch size 1 per example (see `keras_bert_zoo.export.warmup`).
+        overwrite: replace an existing `path` (default) or raise `FileExistsError`.
         **options: task options, listed below.
 
     Signatures (classifier):
@@ -157,7 +244,7 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None, warmup_text
     for task_type, build in builders:
         if isinstance(task_model, task_type):
             module, signatures = build(task_model, preprocessor, **options)
-            return _atomic_save(module, path, signatures, warmup_texts)
+            return _atomic_save(module, path, signatures, warmup_texts, overwrite=overwrite)
     if not isinstance(task_model, TextClassifier):
         raise TypeError(f"export of {type(task_model).__name__} is not supported yet")
     if options:
@@ -175,7 +262,7 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None, warmup_text
              for name in module.input_names}
     tokenized = tf.function(module.tokenized).get_concrete_function(**specs)
     return _atomic_save(module, path, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized},
-                        warmup_texts)
+                        warmup_texts, overwrite=overwrite)
 
 
 def load_keras_task(path):
@@ -185,18 +272,27 @@ def load_keras_task(path):
     return keras.saving.load_model(path, safe_mode=True)
 
 
-def export_model_dir(model_dir, export_dir, **options):
-    """Exports a fine-tuning output directory (`model.keras` + `tokenizer/`) as a SavedModel.
+def export_model_dir(model_dir, export_dir, *, version=None, **options):
+    """Exports a fine-tuning output directory (`model.keras` + `tokenizer/`) as a new version.
+
+    Writes `export_dir/<version>/`, the layout TensorFlow Serving reads from
+    `--model_base_path=export_dir`; an existing version is never replaced.
 
     Args:
         model_dir: written by `recipes/finetune.py` (or `keras_bert_zoo.training.finetune`).
-        export_dir: destination, replaced atomically.
+        export_dir: the model base path; created if needed.
+        version: a positive int; default: one more than the largest existing version, or 1.
+            An existing version raises `FileExistsError` before anything is loaded or written.
         **options: passed to `export_saved_model` (e.g. `pair=True`, `warmup_texts=8`).
             A question-answering model reads long contexts with the windows its fine-tuning
             evaluated on (`doc_stride` = half the sequence length) unless `doc_stride` is given.
+
+    Returns:
+        The version directory written, e.g. `export_dir/1`.
     """
     from keras_bert_zoo.tokenizers import load_preprocessor
 
+    path = new_version_dir(export_dir, version)  # refused before the model loads
     model = load_keras_task(os.path.join(model_dir, "model.keras"))
     preprocessor = load_preprocessor(os.path.join(model_dir, "tokenizer"))
     metrics_path = os.path.join(model_dir, "metrics.json")
@@ -208,4 +304,4 @@ def export_model_dir(model_dir, export_dir, **options):
         options.setdefault("pair", task == "pair")
         if task == "qa":  # keras_bert_zoo.training.finetune evaluates with these windows
             options.setdefault("doc_stride", preprocessor.sequence_length // 2)
-    return export_saved_model(model, preprocessor, export_dir, **options)
+    return export_saved_model(model, preprocessor, path, overwrite=False, **options)

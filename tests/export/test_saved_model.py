@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_zoo.export import export_saved_model
+from keras_bert_zoo.export import export_model_dir, export_saved_model, new_version_dir
 from keras_bert_zoo.models import BertBackbone
 from keras_bert_zoo.tasks import TextClassifier
 from keras_bert_zoo.tokenizers import Preprocessor, WordPieceTokenizer
@@ -121,7 +121,11 @@ def test_mixed_precision_model_exports_in_float32(tmp_path):
 def test_export_replaces_atomically(tmp_path, monkeypatch):
     model, preprocessor = _classifier()
     path = str(tmp_path / "export")
-    export_saved_model(model, preprocessor, path)
+    umask = os.umask(0o027)
+    try:
+        export_saved_model(model, preprocessor, path)
+    finally:
+        os.umask(umask)
     before = sorted(os.listdir(path))
 
     def crash(*args, **kwargs):
@@ -133,3 +137,81 @@ def test_export_replaces_atomically(tmp_path, monkeypatch):
     assert sorted(os.listdir(path)) == before  # the old export is intact
     assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []  # no leftovers
     tf.saved_model.load(path)
+    assert _modes(path) == ({0o750}, {0o640})  # the umask's permissions, not mkdtemp's 0700
+
+
+def _tree(path):
+    """`{relative path: (mode, size, mtime_ns)}` of everything under `path`."""
+    tree = {}
+    for root, dirs, files in os.walk(path):
+        for name in [""] + dirs + files:
+            full = os.path.join(root, name) if name else root
+            st = os.stat(full)
+            tree[os.path.relpath(full, path)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return tree
+
+
+def _modes(path):
+    """The distinct permission bits of the directories and of the files under `path`."""
+    dirs, files = set(), set()
+    for root, _, names in os.walk(path):
+        dirs.add(os.stat(root).st_mode & 0o777)
+        files.update(os.stat(os.path.join(root, n)).st_mode & 0o777 for n in names)
+    return dirs, files
+
+
+def make_model_dir(path, seed):
+    """A fine-tuning output directory (`model.keras` + `tokenizer/`) of a tiny classifier;
+    returns the classifier and its preprocessor."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model, preprocessor = _classifier()
+    os.makedirs(path)
+    model.save(os.path.join(path, "model.keras"))
+    preprocessor.save(os.path.join(path, "tokenizer"))
+    return model, preprocessor
+
+
+def test_new_version_dir_numbers_after_the_largest_version(tmp_path):
+    base = tmp_path / "clf"
+    assert new_version_dir(str(base)) == str(base / "1")  # base need not exist
+    assert not base.exists()
+    for name in ("1", "7", "x9", ".export-abc"):
+        (base / name).mkdir(parents=True)
+    (base / "12").write_text("a file, not a version")
+    assert new_version_dir(str(base)) == str(base / "8")
+    assert new_version_dir(str(base), 3) == str(base / "3")
+    with pytest.raises(FileExistsError, match=r"version 7 already exists .*next one \(8\)"):
+        new_version_dir(str(base), 7)
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            new_version_dir(str(base), bad)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(FileExistsError, match="holds an unversioned SavedModel"):
+        new_version_dir(str(tmp_path / "old"))
+
+
+def test_export_model_dir_writes_numbered_versions_others_can_read(tmp_path):
+    model, preprocessor = make_model_dir(str(tmp_path / "run"), seed=1)
+    base = str(tmp_path / "exports" / "clf")
+    umask = os.umask(0o022)
+    try:
+        first = export_model_dir(str(tmp_path / "run"), base)
+        second = export_model_dir(str(tmp_path / "run"), base)
+    finally:
+        os.umask(umask)
+    assert (first, second) == (os.path.join(base, "1"), os.path.join(base, "2"))
+    assert sorted(os.listdir(base)) == ["1", "2"]  # no temporary directories left
+    assert _modes(base) == ({0o755}, {0o644})  # not mkdtemp's 0700: a server user reads it
+    out = tf.saved_model.load(f"{base}/1").signatures["serving_default"](
+        text=tf.constant(TEXTS[:3]))
+    expected = _in_memory(model, preprocessor, TEXTS[:3])
+    assert np.abs(out["probabilities"].numpy() - expected).max() <= 1e-5
+
+    before = _tree(base)
+    with pytest.raises(FileExistsError, match="version 2 already exists"):
+        export_model_dir(str(tmp_path / "run"), base, version=2)
+    assert _tree(base) == before  # refused before anything was written
+

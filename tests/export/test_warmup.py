@@ -246,6 +246,6 @@ def test_export_recipe_writes_the_warmup_file(tmp_path):
          f"--export_dir={tmp_path / 'export'}", f"--warmup_file={tmp_path / 'warmup.txt'}",
          "--warmup_requests=2"], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    requests = _parse_records(str(tmp_path / "export"))
+    requests = _parse_records(str(tmp_path / "export" / "1"))  # the first version
     assert _strings(requests, ["text", "text_pair"]) == [("the film", "great"),
                                                         ("i love it", "")]

@@ -59,6 +59,7 @@ def test_finetune_export_predict_chain(pretrained, tmp_path):
     export_dir = str(tmp_path / "export")
     result = run("export.py", f"--model_dir={out}", f"--export_dir={export_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert os.listdir(export_dir) == ["1"]  # TF Serving's layout: a numbered version
 
     lines = "I love it\n\nnaïve café 東京 🍣\n" + "long " * 500 + "\n"
     result = run("predict.py", f"--export_dir={export_dir}", "--batch_size=2", stdin=lines)
@@ -90,3 +91,45 @@ def test_export_and_predict_bad_flags(tmp_path):
     assert result.returncode != 0 and "no model at" in result.stderr
     result = run("predict.py", f"--export_dir={tmp_path / 'missing'}")
     assert result.returncode != 0 and "is not a SavedModel directory" in result.stderr
+    result = run("predict.py", f"--export_dir={tmp_path}")  # no SavedModel, no versions
+    assert result.returncode != 0 and "holds neither saved_model.pb nor" in result.stderr
+    result = run("export.py", f"--model_dir={tmp_path}", f"--export_dir={tmp_path / 'x'}",
+                 "--version=0")
+    assert result.returncode != 0 and "--version=0 must be a positive integer" in result.stderr
+    assert not os.path.exists(tmp_path / "x")
+
+
+@pytest.mark.slow
+def test_export_writes_versions_and_predict_reads_base_or_version(tmp_path):
+    from tests.export.test_saved_model import _in_memory, _tree, make_model_dir
+
+    from keras_bert_zoo.export import export_model_dir
+
+    first = make_model_dir(str(tmp_path / "first"), seed=1)
+    second = make_model_dir(str(tmp_path / "second"), seed=2)
+    base = str(tmp_path / "exports" / "clf")
+    result = run("export.py", f"--model_dir={tmp_path / 'first'}", f"--export_dir={base}",
+                 "--version=3", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.listdir(base) == ["3"]
+    assert export_model_dir(str(tmp_path / "second"), base) == os.path.join(base, "4")
+
+    before = _tree(base)
+    result = run("export.py", f"--model_dir={tmp_path / 'second'}", f"--export_dir={base}",
+                 "--version=3", timeout=300)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "version 3 already exists" in errors[0], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert _tree(base) == before
+
+    texts = ["I love this movie!", "terrible acting, bad plot.", ""]
+    # The base serves its newest version (4); a version directory is used as it is.
+    expected = {base: _in_memory(*second, texts), f"{base}/3": _in_memory(*first, texts)}
+    assert np.abs(expected[base] - expected[f"{base}/3"]).max() > 1e-3  # the models differ
+    for export_dir, probabilities in expected.items():
+        result = run("predict.py", f"--export_dir={export_dir}", stdin="\n".join(texts) + "\n",
+                     timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        got = [json.loads(line)["probabilities"] for line in result.stdout.strip().splitlines()]
+        assert np.abs(np.array(got) - probabilities).max() <= 1e-5, export_dir

@@ -30,5 +30,5 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert results["pretrain"]["step"] == 4
     assert results["finetune"]["class_names"] == ["negative", "neutral", "positive"]
     for path in ("pretrain/backbone.keras", "pretrain/tokenizer", "finetune/model.keras",
-                 "finetune/tokenizer", "export/saved_model.pb"):
+                 "finetune/tokenizer", "export/1/saved_model.pb"):
         assert os.path.exists(os.path.join(out, path)), path
