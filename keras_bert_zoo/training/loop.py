@@ -1,5 +1,6 @@
 """`fit` with resumable checkpoints, metrics.jsonl and TensorBoard logs."""
 
+import collections
 import json
 import math
 import os
@@ -69,30 +70,59 @@ class _Checkpointer(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class _MetricsLogger(keras.callbacks.Callback):
-    """Appends one JSON line per logging step and mirrors it to TensorBoard."""
-
-    def __init__(self, path, log_dir, step, every, tokens_per_step, nonfinite_patience,
-                 max_steps=None):
-        super().__init__()
-        self.path, self.step, self.every, self.max_steps = path, step, every, max_steps
-        self.tokens_per_step = tokens_per_step
-        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
-        self.nonfinite_patience = nonfinite_patience
-        self.nonfinite = 0
-        self.last_time, self.last_step = None, None
-
-    def on_train_begin(self, logs=None):
-        self.last_time = time.perf_counter()
-        self.last_step = int(self.step.numpy())
+class _PerStepMetrics(keras.callbacks.Callback):
+    """Resets the model's metrics after every batch, so each batch's logs hold that batch's
+    own values, not Keras' running mean since the start of the epoch (which would restart at
+    every checkpoint interval). Runs after every other callback has read the logs."""
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
+        self.model.reset_metrics()
+
+
+def format_duration(seconds):
+    """`75 -> "1:15"`, `3725 -> "1:02:05"`."""
+    seconds = max(int(round(seconds)), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class _RunLogger(keras.callbacks.Callback):
+    """The run's metrics: one JSON line per logging step in metrics.jsonl, the same values in
+    TensorBoard, and one progress line for the whole run on the console.
+
+    Every logged metric is the mean of its per-batch values over the last `every` steps (a
+    moving window that does not restart at checkpoints or on resume of the same process);
+    throughput is measured over the same window. The console shows step/total, the window's
+    metrics, throughput and the time left: in place on a terminal (`verbose=1`), one line per
+    logging step otherwise (`verbose=2`), nothing with `verbose=0`.
+    """
+
+    def __init__(self, path, log_dir, step, every, max_steps, *, tokens_per_step=0,
+                 examples_per_step=0, nonfinite_patience=3, verbose=0, stream=None):
+        super().__init__()
+        self.path, self.step, self.every, self.max_steps = path, step, every, max_steps
+        self.tokens_per_step, self.examples_per_step = tokens_per_step, examples_per_step
+        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+        self.nonfinite_patience, self.nonfinite = nonfinite_patience, 0
+        self.verbose, self.stream = verbose, stream or sys.stdout
+        self.window = collections.deque(maxlen=max(every, 1))  # (step, time, logs) per batch
+        self.first_step = self.first_time = None
+        self.last_draw = 0.0
+        self.line_open = False
+
+    def on_train_begin(self, logs=None):
+        self.window.clear()
+        self.first_step, self.first_time = int(self.step.numpy()), time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
         step = int(self.step.numpy())
-        loss = float(logs.get("loss", np.nan))
+        values = {k: float(np.asarray(v, dtype="float64").mean()) for k, v in (logs or {}).items()}
+        loss = values.get("loss", np.nan)
         if not math.isfinite(loss):
             self.nonfinite += 1
             if self.nonfinite >= self.nonfinite_patience:
+                self._end_line()
                 raise FloatingPointError(
                     f"loss is {loss} at step {step} for {self.nonfinite} logged steps in a row; "
                     "stopping (the last good checkpoint is kept). Lower the learning rate or "
@@ -100,26 +130,84 @@ class _MetricsLogger(keras.callbacks.Callback):
                 )
         else:
             self.nonfinite = 0
-        final = self.max_steps is not None and step >= self.max_steps
-        if step % self.every and not final:  # log every `every` steps, and the last step
-            return
         now = time.perf_counter()
-        steps = max(step - self.last_step, 1)
+        self.window.append((step, now, values))
+        final = self.max_steps is not None and step >= self.max_steps
+        if step % self.every == 0 or final:  # every `every` steps, and the last step
+            record = self.record(step)
+            self._write(record)
+            if self.verbose == 2:
+                self._print(self._line(record), newline=True)
+        if self.verbose == 1 and (now - self.last_draw > 0.25 or final):
+            self.last_draw = now
+            self._print(self._line(self.record(step)), newline=False)
+
+    def on_train_end(self, logs=None):
+        self._end_line()
+
+    def record(self, step):
+        """The window's means at `step`, with learning rate and throughput."""
         record = {"step": step}
-        record.update({k: float(v) for k, v in logs.items()})
-        lr = self.model.optimizer.learning_rate
-        record["learning_rate"] = float(np.asarray(lr))
-        record["tokens_per_second"] = self.tokens_per_step * steps / max(now - self.last_time, 1e-9)
-        self.last_time, self.last_step = now, step
+        keys = {k for _, _, values in self.window for k in values}
+        for key in sorted(keys):
+            seen = [values[key] for _, _, values in self.window if key in values]
+            record[key] = float(np.mean(seen))
+        record["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+        steps = self.window[-1][0] - self.window[0][0]
+        elapsed = self.window[-1][1] - self.window[0][1]
+        if steps <= 0 or elapsed <= 0:  # one batch in the window: time it from the start
+            steps = self.window[-1][0] - self.first_step
+            elapsed = self.window[-1][1] - self.first_time
+        rate = steps / max(elapsed, 1e-9)
+        if self.tokens_per_step:
+            record["tokens_per_second"] = self.tokens_per_step * rate
+        if self.examples_per_step:
+            record["examples_per_second"] = self.examples_per_step * rate
+        record["steps_per_second"] = rate
+        return record
+
+    def _write(self, record):
         if self.path:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
         if self.writer is not None:
-            with self.writer.as_default(step=step):
+            with self.writer.as_default(step=record["step"]):
                 for key, value in record.items():
                     if key != "step":
                         tf.summary.scalar(key, value)
             self.writer.flush()
+
+    def _line(self, record):
+        step, total = record["step"], self.max_steps
+        parts = [f"step {step}/{total} {100 * step // max(total, 1):3d}%"]
+        metrics = [k for k in record if k not in ("step", "learning_rate", "tokens_per_second",
+                                                  "examples_per_second", "steps_per_second")]
+        parts += [f"{k} {record[k]:.4g}" for k in metrics]
+        if "tokens_per_second" in record:
+            parts.append(f"{record['tokens_per_second']:,.0f} tokens/s")
+        if "examples_per_second" in record:
+            parts.append(f"{record['examples_per_second']:,.1f} examples/s")
+        elapsed = time.perf_counter() - self.first_time
+        rate = record["steps_per_second"]
+        left = (total - step) / rate if rate > 0 else float("nan")
+        timing = f"{format_duration(elapsed)} elapsed"
+        if step < total and math.isfinite(left):
+            timing += f", {format_duration(left)} left"
+        parts.append(timing)
+        return " | ".join(parts)
+
+    def _print(self, line, newline):
+        if newline:
+            self._end_line()
+            print(line, file=self.stream, flush=True)
+        else:
+            print("\r" + line + "\033[K", end="", file=self.stream, flush=True)
+            self.line_open = True
+
+    def _end_line(self):
+        if self.line_open:
+            print(file=self.stream, flush=True)
+            self.line_open = False
 
 
 def step_variable():
@@ -181,8 +269,8 @@ def restore_latest(model, checkpoint_dir, step=None, random_state=None):
 
 
 def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_every=500,
-                  keep_checkpoints=3, log_every=50, tokens_per_step=0, strategy=None,
-                  verbose="auto", nonfinite_patience=3, callbacks=()):
+                  keep_checkpoints=3, log_every=50, tokens_per_step=0, examples_per_step=0,
+                  strategy=None, verbose="auto", nonfinite_patience=3, callbacks=()):
     """Trains a compiled `model` to `max_steps`, resuming from `output_dir/checkpoints`.
 
     Rerunning the same call after a crash restores model, optimizer, step and dropout seed
@@ -206,11 +294,13 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
         max_steps: total optimizer steps of the run.
         checkpoint_every: steps between checkpoints (and Keras "epochs").
         keep_checkpoints: newest checkpoints kept.
-        log_every: steps between metrics.jsonl lines.
+        log_every: steps between metrics.jsonl lines; logged metrics are means over the last
+            `log_every` batches.
         tokens_per_step: tokens in one global batch, for the tokens/s log.
+        examples_per_step: examples in one global batch, for the examples/s log.
         strategy: the tf.distribute strategy (only the chief writes to `output_dir`).
-        verbose: Keras `fit` verbosity; "auto" = a progress bar on a terminal, else one line
-            per checkpoint interval.
+        verbose: 0 = silent, 1 = one progress line updated in place, 2 = one line per logging
+            step; "auto" = 1 on a terminal, else 2. Only the chief prints.
         nonfinite_patience: logged non-finite losses in a row that stop the run.
         callbacks: extra Keras callbacks.
 
@@ -239,16 +329,16 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
                                          max_to_keep=keep_checkpoints)
     callbacks = [_StepCounter(counter), _Checkpointer(manager, counter, checkpoint_every,
                                                       max_steps), *callbacks]
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
     if chief:
         os.makedirs(output_dir, exist_ok=True)
-        callbacks.append(
-            _MetricsLogger(os.path.join(output_dir, "metrics.jsonl"),
-                           os.path.join(output_dir, "logs"), counter, log_every, tokens_per_step,
-                           nonfinite_patience, max_steps)
-        )
-    else:
-        callbacks.append(_MetricsLogger(None, None, counter, log_every, tokens_per_step,
-                                        nonfinite_patience, max_steps))
+    callbacks.append(_RunLogger(
+        os.path.join(output_dir, "metrics.jsonl") if chief else None,
+        os.path.join(output_dir, "logs") if chief else None, counter, log_every, max_steps,
+        tokens_per_step=tokens_per_step, examples_per_step=examples_per_step,
+        nonfinite_patience=nonfinite_patience, verbose=verbose if chief else 0))
+    callbacks.append(_PerStepMetrics())  # last: the others read each batch's own logs
     _build_without_consuming_data(model, make_dataset, step)
     if _is_multi_worker(strategy):
         # Keras 3 reduces each step's logs with `strategy.reduce("MEAN", v, axis=0)` under
@@ -257,8 +347,6 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
         model.train_step = lambda data: tf.nest.map_structure(
             lambda v: tf.reshape(v, [1]), train_step(data))
     epochs = math.ceil(max_steps / checkpoint_every)
-    if verbose == "auto":  # the progress bar on a terminal, one line per epoch in a log file
-        verbose = 1 if sys.stdout.isatty() else 2
     try:
         model.fit(
             make_dataset(step),
@@ -266,7 +354,8 @@ def fit_resumable(model, make_dataset, *, output_dir, max_steps, checkpoint_ever
             initial_epoch=step // checkpoint_every,
             steps_per_epoch=checkpoint_every,
             callbacks=callbacks,
-            verbose=verbose,
+            verbose=0,  # _RunLogger prints one progress line for the whole run
+            shuffle=False,  # the dataset is already in its seeded order
         )
     finally:
         model.__dict__.pop("_maybe_symbolic_build", None)

@@ -44,10 +44,21 @@ def _model(max_steps):
     return model
 
 
+class _BatchLogs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(logs["loss"]))
+
+
 def test_interrupted_run_resumes_to_identical_weights(tmp_path):
     full = _model(8)
+    batch_logs = _BatchLogs()
     assert fit_resumable(full, make_dataset(), output_dir=str(tmp_path / "a"), max_steps=8,
-                         checkpoint_every=3, log_every=2, verbose=0) == 8
+                         checkpoint_every=3, log_every=2, tokens_per_step=4 * 16, verbose=0,
+                         callbacks=[batch_logs]) == 8
 
     crashed = _model(8)
     with pytest.raises(tf.errors.InvalidArgumentError, match="simulated crash"):
@@ -63,7 +74,14 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path):
     lines = [json.loads(line) for line in open(tmp_path / "a" / "metrics.jsonl")]
     assert [r["step"] for r in lines] == [2, 4, 6, 8]
     assert {"loss", "mlm_accuracy", "sentence_accuracy", "learning_rate",
-            "tokens_per_second"} <= set(lines[0])
+            "tokens_per_second", "steps_per_second"} <= set(lines[0])
+    # Callbacks see each batch's own loss, and metrics.jsonl the mean of the last `log_every`
+    # batches, across the checkpoint interval at step 3 (no running mean that restarts there).
+    per_step = batch_logs.losses
+    assert len(per_step) == 8 and len(set(per_step)) == 8
+    for record in lines:
+        window = per_step[record["step"] - 2:record["step"]]
+        assert record["loss"] == pytest.approx(np.mean(window), rel=1e-6)
     assert (tmp_path / "a" / "logs").is_dir()
 
 
@@ -156,3 +174,21 @@ def test_skipped_float16_step_still_counts_as_a_step_and_resumes_exactly(tmp_pat
     assert int(resumed.optimizer.iterations.numpy()) == 5
     for a, b in zip(full.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_console_shows_one_progress_line_per_logging_step_with_time_left(tmp_path, capsys):
+    model = _model(6)
+    fit_resumable(model, make_dataset(), output_dir=str(tmp_path), max_steps=6,
+                  checkpoint_every=3, log_every=2, tokens_per_step=64, verbose=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(" | ")[0] for line in lines] == [
+        "step 2/6  33%", "step 4/6  66%", "step 6/6 100%"]
+    assert all("tokens/s" in line and "elapsed" in line and "loss " in line for line in lines)
+    assert all("left" in line for line in lines[:-1]) and "left" not in lines[-1]
+    assert "Epoch" not in "\n".join(lines)
+
+
+def test_format_duration():
+    from keras_bert_zoo.training.loop import format_duration
+
+    assert [format_duration(s) for s in (0, 75, 3725)] == ["0:00", "1:15", "1:02:05"]
