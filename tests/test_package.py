@@ -1,0 +1,35 @@
+"""`import keras_bert_zoo` loads no TensorFlow until it is needed, and still registers every
+class with Keras before a model file can be loaded."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def _python(code):
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split()
+
+
+def test_import_loads_no_tensorflow():
+    assert _python("import sys, keras_bert_zoo, keras_bert_zoo.console; "
+                   "print('tensorflow' in sys.modules, 'keras' in sys.modules)") == [
+        "False", "False"]
+
+
+def test_classes_are_registered_whichever_is_imported_first():
+    check = ("print(keras.saving.get_registered_object('keras_bert_zoo>TextClassifier') "
+             "is not None)")
+    assert _python(f"import keras_bert_zoo, keras; {check}") == ["True"]
+    assert _python(f"import keras, keras_bert_zoo; {check}") == ["True"]
+    assert _python(f"import keras_bert_zoo as kbz; import keras; kbz.models; {check}") == [
+        "True"]
+
+
+def test_submodules_load_on_first_use():
+    assert _python("import keras_bert_zoo as kbz; print(kbz.models.list_presets()[0], "
+                   "'tasks' in dir(kbz))") == ["albert_base", "True"]
