@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -7,6 +9,7 @@ from keras_bert_zoo.tokenizers import BytePairTokenizer
 from keras_bert_zoo.tokenizers import SentencePieceTokenizer
 from keras_bert_zoo.tokenizers import WordPieceTokenizer
 from keras_bert_zoo.tokenizers import load_tokenizer
+from keras_bert_zoo.tokenizers import train_sentencepiece
 from keras_bert_zoo.tokenizers import train_tokenizer
 from keras_bert_zoo.tokenizers import train_wordpiece
 
@@ -79,3 +82,68 @@ def test_invalid_utf8(tmp_path, prose_documents):
     with pytest.warns(UserWarning, match="1 line"):
         tokenizer = train_wordpiece(str(path), 500)
     assert tokenizer.vocabulary_size <= 500
+
+
+# Trains the three kinds on the corpus argv[1] into argv[2]/<family>. max_sentences is below the
+# corpus's line count, so sentencepiece trains on a sample.
+_TRAIN_ALL = """
+import sys
+from keras_bert_zoo.tokenizers import train_tokenizer
+corpus, output_dir = sys.argv[1], sys.argv[2]
+train_tokenizer("bert", corpus, 1500, output_dir=output_dir + "/bert")
+train_tokenizer("albert", corpus, 1500, output_dir=output_dir + "/albert", max_sentences=4000)
+train_tokenizer("roberta", corpus, 1500, output_dir=output_dir + "/roberta")
+"""
+
+
+def _files(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_training_gives_identical_files_in_two_processes(corpus_files, tmp_path):
+    # Two fresh processes with different hash seeds: `tokenizers` and Python both randomize
+    # hash-map order per process.
+    runs = [tmp_path / "run1", tmp_path / "run2"]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _TRAIN_ALL, corpus_files, str(run)],
+            env=dict(os.environ, PYTHONHASHSEED=str(i), TF_CPP_MIN_LOG_LEVEL="3"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for i, run in enumerate(runs, start=1)
+    ]
+    for process in processes:
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, output[-3000:]
+    for family in ("bert", "albert", "roberta"):
+        first, second = (_files(run / family) for run in runs)
+        assert sorted(first) == sorted(second), family
+        changed = [name for name in first if first[name] != second[name]]
+        assert not changed, f"{family}: {changed} differ between two identical trainings"
+
+
+def test_sentencepiece_ignores_the_core_count(corpus_files, monkeypatch):
+    pieces = []
+    for cores in (1, 8):
+        monkeypatch.setattr(os, "cpu_count", lambda: cores)
+        pieces.append(train_sentencepiece(corpus_files, 1000).get_vocabulary())
+    assert pieces[0] == pieces[1]
+
+
+def test_sentencepiece_samples_max_sentences_lines(corpus_files):
+    full = train_sentencepiece(corpus_files, 1000)
+    sampled = [train_sentencepiece(corpus_files, 1000, max_sentences=2000, seed=seed)
+               for seed in (0, 0, 1)]
+    assert sampled[0].get_vocabulary() == sampled[1].get_vocabulary()
+    assert sampled[0].get_vocabulary() != sampled[2].get_vocabulary()
+    assert sampled[0].get_vocabulary() != full.get_vocabulary()
+
+
+def test_wordpiece_breaks_ties_by_token_string(tmp_path):
+    # Three merges of count 3: a+##b, c+##d, e+##f. Room for two: ties go to the smaller
+    # token string, whatever the order of the text.
+    (tmp_path / "corpus.txt").write_text("ef cd ab\n" * 3, "utf-8")
+    tokenizer = train_wordpiece(str(tmp_path / "corpus.txt"), 5 + 6 + 3 + 2)
+    assert tokenizer.get_vocabulary()[5:] == [
+        "a", "b", "c", "d", "e", "f", "##b", "##d", "##f", "ab", "cd",
+    ]
