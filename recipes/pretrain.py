@@ -3,7 +3,8 @@
     python recipes/pretrain.py --model=bert_tiny --corpus='docs/*.txt' --output_dir=runs/x
 
 Writes OUTPUT_DIR/checkpoints/, logs/ (TensorBoard), metrics.jsonl, tokenizer/ and, at the end,
-backbone.keras. Rerunning the same command resumes from the last checkpoint.
+backbone.keras, and config.json. Rerunning the same command resumes from the last checkpoint;
+a rerun with another config stops, unless --overwrite starts afresh.
 """
 
 import json
@@ -46,6 +47,8 @@ flags.DEFINE_float("sentence_loss_weight", 1.0, "Weight of the NSP (BERT) / SOP 
 flags.DEFINE_float("dropout", 0.1, "Dropout rate.")
 flags.DEFINE_string("model_overrides", "{}", "JSON object of backbone arguments replacing the "
                     "preset's, e.g. '{\"num_layers\": 2, \"hidden_dim\": 128}'.")
+flags.DEFINE_bool("overwrite", False, "Delete the files of an earlier run in --output_dir "
+                  "(and nothing else there) and start afresh, instead of resuming it.")
 
 
 def main(argv):
@@ -59,7 +62,7 @@ def main(argv):
         "seq_len", "batch_size", "max_steps", "learning_rate", "warmup_steps", "weight_decay",
         "optimizer", "mixed_precision", "strategy", "jit_compile", "seed", "checkpoint_every",
         "keep_checkpoints", "log_every", "max_predictions_per_seq", "whole_word_masking",
-        "sentence_loss_weight", "dropout")})
+        "sentence_loss_weight", "dropout", "overwrite")})
     try:
         config.model_overrides = json.loads(FLAGS.model_overrides)
         config.validate()

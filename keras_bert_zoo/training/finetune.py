@@ -1,7 +1,6 @@
 """Fine-tuning: a pretrained backbone + labelled data -> a trained task, dev metrics, files."""
 
 import dataclasses
-import json
 import os
 
 import keras
@@ -11,6 +10,8 @@ import tensorflow as tf
 from keras_bert_zoo.training.loop import fit_resumable, is_chief
 from keras_bert_zoo.training.optimizers import create_optimizer
 from keras_bert_zoo.training.precision import dtype_policy
+from keras_bert_zoo.training.run_dir import (FINETUNE, prepare_run_dir, save_atomic,
+                                             write_json_atomic)
 from keras_bert_zoo.training.strategy import STRATEGIES, get_strategy
 
 TASKS = ("classify", "pair", "tag", "qa", "seq2seq")
@@ -140,6 +141,7 @@ class FinetuneConfig:
     checkpoint_every: int = 500
     max_train_examples: int = 0
     verbose: str = "auto"
+    overwrite: bool = False  # delete the files of an earlier run in output_dir, start afresh
 
     def validate(self):
         if self.task not in TASKS:
@@ -398,22 +400,36 @@ def _fit(model, config, strategy, total, steps_per_epoch, make_dataset):
 
 def _save(config, strategy, model, preprocessor, metrics):
     if is_chief(strategy):
-        model.save(os.path.join(config.output_dir, "model.keras"))
+        save_atomic(model, os.path.join(config.output_dir, "model.keras"))
         preprocessor.save(os.path.join(config.output_dir, "tokenizer"))  # + preprocessor config
-        with open(os.path.join(config.output_dir, "metrics.json"), "w") as f:
-            json.dump(metrics, f, indent=1)
+        write_json_atomic(os.path.join(config.output_dir, "metrics.json"), metrics)
+
+
+# What a fine-tuning run writes in its output directory besides finetune_config.json.
+OWNED_ENTRIES = ("checkpoints", "logs", "metrics.jsonl", "model.keras", "model.keras.tmp.keras",
+                 "tokenizer", "metrics.json", "metrics.json.tmp")
+
+
+def prepare_output_dir(config, strategy):
+    """Checks `config.output_dir` before anything is written (`run_dir.prepare_run_dir`):
+    resumes only the same run, or starts afresh with `config.overwrite`."""
+    prepare_run_dir(config, FINETUNE, lambda saved: OWNED_ENTRIES,
+                    reads=[config.pretrained, config.train_file, config.dev_file],
+                    chief=is_chief(strategy))
 
 
 def finetune(config):
     """Fine-tunes the task of `config.task`; returns a summary dict.
 
     Writes OUTPUT_DIR/model.keras, OUTPUT_DIR/tokenizer/ (tokenizer files and the
-    preprocessor's config), OUTPUT_DIR/metrics.json and the training checkpoints/logs.
+    preprocessor's config), OUTPUT_DIR/metrics.json, the training checkpoints/logs and
+    OUTPUT_DIR/finetune_config.json, against which a rerun is checked.
     """
     from keras_bert_zoo.tasks import TextClassifier
 
     config.validate()
     strategy = get_strategy(config.strategy)
+    prepare_output_dir(config, strategy)
     keras.utils.set_random_seed(config.seed)
     policy = dtype_policy(config.mixed_precision)
     if config.task in ("tag", "qa", "seq2seq"):

@@ -15,6 +15,7 @@ from keras_bert_zoo.training.distribution import jit_compile_per_replica
 from keras_bert_zoo.training.loop import fit_resumable, is_chief
 from keras_bert_zoo.training.optimizers import create_optimizer
 from keras_bert_zoo.training.precision import dtype_policy
+from keras_bert_zoo.training.run_dir import PRETRAIN, prepare_run_dir, read_config, save_atomic
 from keras_bert_zoo.training.strategy import STRATEGIES, get_strategy
 
 # The objective each family was pretrained with.
@@ -51,9 +52,11 @@ class PretrainConfig:
     dropout: float = 0.1
     model_overrides: dict = dataclasses.field(default_factory=dict)  # e.g. {"num_layers": 2}
     verbose: str = "auto"
-    # Input pipelines the global batch is split into (0 = one per replica). The data stream is
-    # a function of (seed, batch_size, data_shards) only, whatever the devices and workers.
+    # Input pipelines the global batch is split into (0 = one per replica, or, resuming, as
+    # many as the run recorded). The data stream is a function of (seed, batch_size,
+    # data_shards) only, whatever the devices and workers.
     data_shards: int = 0
+    overwrite: bool = False  # delete the files of an earlier run in output_dir, start afresh
 
     def validate(self):
         """Raises ValueError naming the first bad field."""
@@ -103,13 +106,17 @@ class PretrainConfig:
             )
 
 
+DEFAULT_CORPUS_FILES = 4  # files the embedded corpus is written as
+
+
 def corpus_files(pattern, output_dir):
     """The sorted files of `pattern`, or the embedded default corpus written under output_dir
     (pass a scratch directory on non-chief workers)."""
     if not pattern:
         from keras_bert_zoo.data.corpora import write_default_corpus
 
-        return write_default_corpus(os.path.join(output_dir, "corpus"), num_files=4)
+        return write_default_corpus(os.path.join(output_dir, "corpus"),
+                                    num_files=DEFAULT_CORPUS_FILES)
     files = sorted(glob.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no files match --corpus={pattern!r}")
@@ -292,11 +299,46 @@ def build_pretrainer(config, vocabulary_size, strategy):
     return backbone, task
 
 
-def save_atomic(model, path):
-    """Writes a `.keras` file next to `path`, then renames it over `path` (never half-written)."""
-    tmp = path + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+def owned_entries(config):
+    """`saved config -> [entries]`: what a pretraining run writes in its output directory
+    besides config.json; the tokenizer only when it was not read from there, the embedded
+    corpus only when the run used it."""
+    output_dir = config.output_dir
+
+    def owned(saved):
+        entries = ["checkpoints", "logs", "metrics.jsonl", "backbone.keras",
+                   "backbone.keras.tmp.keras"]
+        if saved is not None:
+            read_from = saved.get("tokenizer_dir") or ""
+            if not (read_from and os.path.realpath(read_from)
+                    == os.path.realpath(os.path.join(output_dir, "tokenizer"))):
+                entries.append("tokenizer")
+            if not saved.get("corpus"):
+                entries += [f"corpus/corpus-{i:05d}.txt" for i in range(DEFAULT_CORPUS_FILES)]
+        return entries
+
+    return owned
+
+
+def prepare_output_dir(config, strategy):
+    """Checks `config.output_dir` (`run_dir.prepare_run_dir`) and returns the config to run:
+    with `data_shards` resolved to the number of input pipelines, as recorded in config.json.
+
+    `data_shards=0` means the count the earlier run recorded when resuming (so the batches go
+    on unchanged on another device layout), else one per replica.
+    """
+    saved = read_config(os.path.join(config.output_dir, PRETRAIN.config_file))
+    if saved is not None and not saved.get("data_shards"):
+        # Recorded before the count was: those runs had one input pipeline per replica.
+        saved["data_shards"] = strategy.num_replicas_in_sync
+    recorded = None if config.overwrite or saved is None else saved["data_shards"]
+    shards = config.data_shards or recorded or strategy.num_replicas_in_sync
+    config = dataclasses.replace(config, data_shards=shards)
+    num_data_shards(config, strategy)  # fail before any work if the batch does not split
+    reads = [config.tokenizer_dir, *(glob.glob(config.corpus) if config.corpus else [])]
+    prepare_run_dir(config, PRETRAIN, owned_entries(config), reads=reads,
+                    chief=is_chief(strategy), saved=saved)
+    return config
 
 
 def pretrain(config):
@@ -306,11 +348,8 @@ def pretrain(config):
     objective = OBJECTIVES[family]
     strategy = get_strategy_cached(config)
     chief = is_chief(strategy)
-    if chief:
-        os.makedirs(config.output_dir, exist_ok=True)
-        with open(os.path.join(config.output_dir, "config.json"), "w") as f:
-            json.dump(dataclasses.asdict(config), f, indent=1)
-    num_data_shards(config, strategy)  # fail before any work if the batch does not split
+    # Before anything is written: resume only the same run, or start afresh if asked.
+    config = prepare_output_dir(config, strategy)
     # Non-chief workers write nothing under output_dir: their copy of the default corpus goes
     # to a scratch directory, removed at the end.
     scratch = None if chief else tempfile.mkdtemp(prefix="pretrain_worker_")
