@@ -13,7 +13,9 @@ where none exists (Google checkpoints), against the in-memory conversion.
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from keras_bert_zoo import cli
 
 flags.DEFINE_enum("source", None, ["huggingface", "google"], "Checkpoint format.")
 flags.DEFINE_string("model_dir", None, "--source=huggingface: the model folder.")
@@ -30,6 +32,11 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    if FLAGS.source == "huggingface" and not FLAGS.model_dir:
+        raise ValueError("--source=huggingface needs --model_dir")
+    if FLAGS.source == "google" and not FLAGS.checkpoint:
+        raise ValueError("--source=google needs --checkpoint")
+    cli.start_tensorflow()
     import keras
     import numpy as np
     import tensorflow as tf
@@ -100,8 +107,8 @@ def run(argv):
     try:
         main(argv)
     except (FileNotFoundError, ValueError, ImportError, KeyError) as e:
-        sys.exit(f"convert.py: error: {e}")
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":
-    app.run(run)
+    cli.run(run)

@@ -11,9 +11,9 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import app, flags  # noqa: E402
+from keras_bert_zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", "", "A pretraining output directory.")
@@ -27,6 +27,7 @@ def main(argv):
 
     if not FLAGS.run_dir or not FLAGS.heldout:
         sys.exit("error: --run_dir and --heldout are required")
+    cli.start_tensorflow()
     try:
         rows = evaluate_checkpoints(FLAGS.run_dir, FLAGS.heldout, batches=FLAGS.batches)
     except (FileNotFoundError, ValueError) as error:
@@ -39,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

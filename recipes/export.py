@@ -19,9 +19,9 @@ assets.extra/tf_serving_warmup_requests, which TensorFlow Serving runs when it l
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import app, flags  # noqa: E402
+from keras_bert_zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", "", "A fine-tuning output dir (model.keras + tokenizer/).")
@@ -51,6 +51,7 @@ def main(argv):
         with open(FLAGS.warmup_file, encoding="utf-8", errors="replace") as f:
             warmup = [line.rstrip("\r\n") for line in f]
         warmup = warmup[:FLAGS.warmup_requests or None]
+    cli.start_tensorflow()
     from keras_bert_zoo.export import export_model_dir
 
     try:
@@ -62,4 +63,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -13,9 +13,9 @@ import os
 import re
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import app, flags  # noqa: E402
+from keras_bert_zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("export_dir", "", "A model base path written by recipes/export.py (its "
@@ -59,6 +59,7 @@ def main(argv):
                  "numbered version directories: pass a directory written by recipes/export.py")
     if FLAGS.batch_size <= 0:
         sys.exit(f"error: --batch_size={FLAGS.batch_size} must be positive")
+    cli.start_tensorflow()
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
@@ -93,4 +94,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -15,9 +15,9 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import app, flags  # noqa: E402
+from keras_bert_zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "runs/quickstart", "Where everything is written.")
@@ -36,6 +36,7 @@ EXAMPLES = [
 
 def main(argv):
     del argv
+    cli.start_tensorflow()
     import keras
     import tensorflow as tf
 
@@ -65,7 +66,7 @@ def main(argv):
         seed=FLAGS.seed)
     try:
         metrics = finetune(finetune_config)["metrics"]
-    except (ImportError, FileNotFoundError) as error:
+    except (ImportError, FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
     print(f"dev accuracy {metrics['accuracy']:.3f} (majority class: "
           f"{metrics['majority_baseline']:.3f})")
@@ -92,4 +93,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -17,9 +17,9 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import app, flags  # noqa: E402
+from keras_bert_zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", "", "Pretrain output dir or Hugging Face model dir.")
@@ -52,6 +52,7 @@ def read_contexts(path):
 
 def main(argv):
     del argv
+    cli.start_tensorflow()
     from keras_bert_zoo import viz
     from keras_bert_zoo.training.finetune import load_pretrained
 
@@ -98,7 +99,7 @@ def main(argv):
         if not written:
             raise ValueError("nothing to draw: give --model_dir and/or --metrics")
     except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"visualize.py: error: {error}")
+        sys.exit(f"error: {error}")
 
     summary["files"] = written
     with open(os.path.join(out, "summary.json"), "w") as f:
@@ -110,4 +111,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

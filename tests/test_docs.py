@@ -16,6 +16,8 @@ import shlex
 import keras
 import pytest
 
+from keras_bert_zoo import cli
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKIP_MARK = "<!-- docs-test: skip -->"
 MAX_IMAGE_BYTES = 200_000
@@ -75,8 +77,13 @@ def test_page_snippets_run(page, tmp_path, monkeypatch):
 
 
 def _recipe_flags(name):
+    from keras_bert_zoo import configs
+
     source = open(os.path.join(ROOT, "recipes", f"{name}.py"), encoding="utf-8").read()
-    return set(re.findall(r"flags\.DEFINE_\w+\(\s*\"(\w+)\"", source))
+    defined = set(re.findall(r"flags\.DEFINE_\w+\(\s*\"(\w+)\"", source))
+    for config_class in re.findall(r"define_config_flags\((\w+)\)", source):
+        defined |= {f.name for f in configs.flag_fields(getattr(configs, config_class))}
+    return defined
 
 
 def _commands(path):
@@ -90,6 +97,10 @@ def _commands(path):
                 words = command.split()
             for i, word in enumerate(words):
                 match = re.search(r"recipes/(\w+)\.py$", word)
+                if word == "kbz" and i + 1 < len(words) and words[i + 1] in cli.COMMANDS:
+                    name = words[i + 1]
+                    match = re.match(r"(\w+)", cli._MODULES.get(name, name))
+                    i += 1
                 if match:
                     flags = []
                     for arg in words[i + 1:]:

@@ -12,8 +12,8 @@ from keras_bert_zoo.models.albert import AlbertBackbone
 from keras_bert_zoo.models.backbone import Backbone
 from keras_bert_zoo.models.bart import BartBackbone
 from keras_bert_zoo.models.bert import BertBackbone
-from keras_bert_zoo.models.presets import PRESETS
 from keras_bert_zoo.models.roberta import RobertaBackbone
+from keras_bert_zoo.presets import PRESETS, list_presets, preset_config
 
 BACKBONES = {
     "bert": BertBackbone,
@@ -23,21 +23,10 @@ BACKBONES = {
 }
 
 
-def list_presets():
-    """Returns the preset names, e.g. `["albert_base", ..., "bert_tiny", ...]`."""
-    return sorted(PRESETS)
-
-
-def preset_config(name):
-    """Returns `(family, constructor arguments)` of a preset, raising on an unknown name."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(list_presets())}")
-    config = dict(PRESETS[name])
-    return config.pop("family"), config
-
-
 def build(name, **overrides):
-    """Builds the backbone of preset `name`, with any constructor argument overridden.
+    """Builds the backbone of preset `name`, randomly initialized, with any constructor
+    argument overridden. Presets are architectures only and carry no weights: load trained
+    weights from a model directory (`convert.from_huggingface`, a pretraining run).
 
     Args:
         name: a preset name from `list_presets()`.
@@ -63,6 +52,7 @@ __all__ = [
     "Backbone",
     "BartBackbone",
     "BertBackbone",
+    "PRESETS",
     "RobertaBackbone",
     "build",
     "family_of",

@@ -1,20 +1,20 @@
 """Fine-tuning: a pretrained backbone + labelled data -> a trained task, dev metrics, files."""
 
-import dataclasses
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_bert_zoo.configs import FINETUNE_TASKS, FinetuneConfig  # noqa: F401  (API)
 from keras_bert_zoo.training.loop import fit_resumable, is_chief
 from keras_bert_zoo.training.optimizers import create_optimizer
 from keras_bert_zoo.training.precision import dtype_policy
 from keras_bert_zoo.training.run_dir import (FINETUNE, prepare_run_dir, save_atomic,
                                              write_json_atomic)
-from keras_bert_zoo.training.strategy import STRATEGIES, get_strategy
+from keras_bert_zoo.training.strategy import get_strategy
 
-TASKS = ("classify", "pair", "tag", "qa", "seq2seq")
+TASKS = FINETUNE_TASKS
 
 
 def encode_labels(labels, class_names=None):
@@ -111,65 +111,6 @@ def classification_metrics(problem_type, logits, labels, class_names=None):
     majority = float(np.bincount(gold, minlength=logits.shape[-1]).max() / len(gold))
     return {"accuracy": float((pred == gold).mean()), "macro_f1": float(np.mean(f1s)),
             "majority_baseline": majority}
-
-
-@dataclasses.dataclass
-class FinetuneConfig:
-    """Everything a fine-tuning run depends on (the `recipes/finetune.py` flags)."""
-
-    task: str = "classify"
-    pretrained: str = ""  # a pretrain output dir (backbone.keras + tokenizer/) or an HF dir
-    output_dir: str = "runs/finetune"
-    train_file: str = ""
-    dev_file: str = ""
-    dataset: str = ""  # built-in real data: "tweets" (3-way sentiment) or "bbc" (5 topics)
-    text_column: str = "text"
-    text_pair_column: str = "text_pair"
-    label_column: str = "label"
-    problem_type: str = "single_label"
-    seq_len: int = 128
-    target_len: int = 32  # seq2seq: target tokens including <s> and </s>
-    batch_size: int = 32
-    epochs: int = 3
-    learning_rate: float = 5e-5
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    dropout: float = 0.1
-    mixed_precision: str = "none"
-    strategy: str = "default"
-    seed: int = 0
-    checkpoint_every: int = 500
-    max_train_examples: int = 0
-    verbose: str = "auto"
-    overwrite: bool = False  # delete the files of an earlier run in output_dir, start afresh
-
-    def validate(self):
-        if self.task not in TASKS:
-            raise ValueError(f"--task={self.task!r}; choose one of {', '.join(TASKS)}")
-        if not self.pretrained:
-            raise ValueError("--pretrained is required: a pretrain output directory or a "
-                             "Hugging Face model directory")
-        if not os.path.isdir(self.pretrained):
-            raise FileNotFoundError(f"--pretrained={self.pretrained!r} is not a directory")
-        if not (self.train_file or self.dataset):
-            raise ValueError("give --train_file (with --dev_file) or --dataset=tweets|bbc")
-        if self.dataset and self.task not in ("classify",):
-            raise ValueError(f"--dataset={self.dataset} is a classification set; use "
-                             "--task=classify")
-        if self.dataset and self.dataset not in ("tweets", "bbc"):
-            raise ValueError(f"--dataset={self.dataset!r}; choose tweets or bbc")
-        for name in ("seq_len", "batch_size", "epochs", "checkpoint_every"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name}={getattr(self, name)} must be positive")
-        if not self.learning_rate > 0:
-            raise ValueError(f"--learning_rate={self.learning_rate} must be positive")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ValueError(f"--warmup_fraction={self.warmup_fraction} must be in [0, 1)")
-        if self.problem_type not in ("single_label", "multi_label", "regression"):
-            raise ValueError(f"--problem_type={self.problem_type!r}")
-        dtype_policy(self.mixed_precision)
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"--strategy={self.strategy!r}; choose one of {STRATEGIES}")
 
 
 def load_pretrained(directory, *, sequence_length, dtype=None):

@@ -1,13 +1,6 @@
 """Precision names used by the recipes, mapped to Keras dtype policies."""
 
-PRECISIONS = {
-    "none": "float32",
-    "float32": "float32",
-    "float16": "mixed_float16",
-    "mixed_float16": "mixed_float16",
-    "bfloat16": "mixed_bfloat16",
-    "mixed_bfloat16": "mixed_bfloat16",
-}
+from keras_bert_zoo.configs import PRECISIONS
 
 
 def dtype_policy(name):

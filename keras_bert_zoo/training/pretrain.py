@@ -11,99 +11,16 @@ import keras
 import tensorflow as tf
 
 from keras_bert_zoo import models
+from keras_bert_zoo.configs import PretrainConfig  # noqa: F401  (part of this module's API)
 from keras_bert_zoo.training.distribution import jit_compile_per_replica
 from keras_bert_zoo.training.loop import fit_resumable, is_chief
 from keras_bert_zoo.training.optimizers import create_optimizer
 from keras_bert_zoo.training.precision import dtype_policy
 from keras_bert_zoo.training.run_dir import PRETRAIN, prepare_run_dir, read_config, save_atomic
-from keras_bert_zoo.training.strategy import STRATEGIES, get_strategy
+from keras_bert_zoo.training.strategy import get_strategy
 
 # The objective each family was pretrained with.
 OBJECTIVES = {"bert": "mlm_nsp", "albert": "mlm_sop", "roberta": "mlm", "bart": "denoising"}
-
-
-@dataclasses.dataclass
-class PretrainConfig:
-    """Everything a pretraining run depends on (the `recipes/pretrain.py` flags)."""
-
-    model: str = "bert_tiny"
-    output_dir: str = "runs/pretrain"
-    corpus: str = ""  # glob of text files; "" = the embedded default corpus
-    decode_errors: str = "replace"  # invalid UTF-8 in the corpus: "replace" (warn) or "strict"
-    tokenizer_dir: str = ""  # "" = train a vocabulary on the corpus
-    vocabulary_size: int = 8000
-    seq_len: int = 128
-    batch_size: int = 32  # global
-    max_steps: int = 1000
-    learning_rate: float = 5e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    optimizer: str = "adamw"
-    mixed_precision: str = "none"
-    strategy: str = "default"
-    jit_compile: str = "auto"  # auto: XLA for float32 on GPUs; off on CPU (slower there)
-    seed: int = 0
-    checkpoint_every: int = 200
-    keep_checkpoints: int = 3
-    log_every: int = 50
-    max_predictions_per_seq: int = 20
-    whole_word_masking: bool = False
-    sentence_loss_weight: float = 1.0  # NSP/SOP loss weight (BERT, ALBERT)
-    dropout: float = 0.1
-    model_overrides: dict = dataclasses.field(default_factory=dict)  # e.g. {"num_layers": 2}
-    verbose: str = "auto"
-    # Input pipelines the global batch is split into (0 = one per replica, or, resuming, as
-    # many as the run recorded). The data stream is a function of (seed, batch_size,
-    # data_shards) only, whatever the devices and workers.
-    data_shards: int = 0
-    overwrite: bool = False  # delete the files of an earlier run in output_dir, start afresh
-
-    def validate(self):
-        """Raises ValueError naming the first bad field."""
-        models.preset_config(self.model)
-        if not isinstance(self.model_overrides, dict):
-            raise ValueError(f"--model_overrides={self.model_overrides!r} must be a JSON object")
-        positive = ("vocabulary_size", "seq_len", "batch_size", "max_steps", "checkpoint_every",
-                    "keep_checkpoints", "log_every", "max_predictions_per_seq")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"--{name}={value!r} must be a positive integer")
-        if self.seq_len < 8:
-            raise ValueError(f"--seq_len={self.seq_len} is too short; use at least 8")
-        if not self.sentence_loss_weight >= 0:
-            raise ValueError(
-                f"--sentence_loss_weight={self.sentence_loss_weight} must be >= 0"
-            )
-        if not self.learning_rate > 0:
-            raise ValueError(f"--learning_rate={self.learning_rate} must be positive")
-        if not 0 <= self.warmup_steps <= self.max_steps:
-            raise ValueError(
-                f"--warmup_steps={self.warmup_steps} must be in [0, --max_steps={self.max_steps}]"
-            )
-        dtype_policy(self.mixed_precision)
-        if self.strategy not in STRATEGIES:
-            raise ValueError(
-                f"--strategy={self.strategy!r} is not supported; choose one of "
-                f"{', '.join(STRATEGIES)}"
-            )
-        if self.jit_compile not in ("auto", "true", "false"):
-            raise ValueError(f"--jit_compile={self.jit_compile!r}: use auto, true or false")
-        if self.decode_errors not in ("replace", "strict"):
-            raise ValueError(f"--decode_errors={self.decode_errors!r}: use replace or strict")
-        if self.optimizer not in ("adamw", "lamb"):
-            raise ValueError(f"--optimizer={self.optimizer!r}: use adamw or lamb")
-        if not isinstance(self.data_shards, int) or self.data_shards < 0:
-            raise ValueError(f"data_shards={self.data_shards!r} must be 0 (one per replica) "
-                             "or a positive integer")
-        if self.data_shards and self.batch_size % self.data_shards:
-            raise ValueError(f"--batch_size={self.batch_size} is not divisible by "
-                             f"data_shards={self.data_shards}")
-        if self.max_predictions_per_seq >= self.seq_len:
-            raise ValueError(
-                f"--max_predictions_per_seq={self.max_predictions_per_seq} must be smaller "
-                f"than --seq_len={self.seq_len}"
-            )
 
 
 DEFAULT_CORPUS_FILES = 4  # files the embedded corpus is written as

@@ -39,7 +39,7 @@ class RunKind:
 PRETRAIN = RunKind("config.json", RUN_SETTINGS | {"max_steps"})
 # Not config.json: a fine-tuning directory passed as --pretrained must not pass for a Hugging
 # Face model directory, which is recognised by its config.json.
-FINETUNE = RunKind("finetune_config.json", RUN_SETTINGS | {"epochs"})
+FINETUNE = RunKind("finetune_config.json", RUN_SETTINGS | {"epochs", "eval_every"})
 
 
 class RunDirError(ValueError):

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
+from keras_bert_zoo.configs import STRATEGIES
 
 
 def get_strategy(name="default", tpu=None):

@@ -76,4 +76,4 @@ def test_bad_input_exits_with_one_line(tmp_path):
     )
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("convert.py: error: no config.json in"), result.stderr[-2000:]
+    assert last.startswith("error: no config.json in"), result.stderr[-2000:]

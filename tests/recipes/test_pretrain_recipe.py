@@ -15,9 +15,15 @@ TINY = json.dumps({"num_layers": 1, "hidden_dim": 32, "num_heads": 2, "intermedi
 
 
 def run(*flags, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user has
     return subprocess.run([sys.executable, RECIPE, *flags], capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+# What TensorFlow, absl, Keras and matplotlib print that tells a user nothing.
+NOISE = ("cuInit", "cudart_stub", "Could not find cuda drivers", "absl::InitializeLog",
+         "Sharding callback duration", "Assets written to", "`shuffle=True` was passed",
+         "font cache", "Epoch 1/", "rebuild TensorFlow")
 
 
 @pytest.mark.slow
@@ -28,6 +34,10 @@ def test_pretrain_writes_everything_and_resumes(tmp_path):
              "--vocabulary_size=500", f"--model_overrides={TINY}"]
     first = run(*flags)
     assert first.returncode == 0, first.stderr[-3000:]
+    console = first.stdout + first.stderr
+    assert not [noise for noise in NOISE if noise in console], console[-3000:]
+    progress = [line for line in first.stdout.splitlines() if line.startswith("step ")]
+    assert [line.split(" | ")[0] for line in progress] == ["step 3/6  50%", "step 6/6 100%"]
     for name in ("checkpoints", "logs", "metrics.jsonl", "tokenizer", "backbone.keras",
                  "config.json"):
         assert os.path.exists(os.path.join(out, name)), name
@@ -104,3 +114,28 @@ def test_replace_decode_errors_trains_and_warns_with_count(tmp_path):
     # The data pipeline names the line each time it reads it.
     assert "replaced undecodable UTF-8 bytes at" in result.stderr and f"{path}:3" in result.stderr
     assert "trained to step 2" in result.stdout
+
+
+@pytest.mark.parametrize("recipe, flags, message", [
+    ("pretrain.py", ["--batch_size=-1"], "error: --batch_size=-1 must be a positive integer"),
+    ("pretrain.py", ["--model=bert_huge"], "error: unknown preset 'bert_huge'"),
+    ("pretrain.py", ["--no_such_flag=1"], "error: Unknown command line flag 'no_such_flag'"),
+    ("finetune.py", ["--pretrained=/nonexistent", "--dataset=tweets"],
+     "error: --pretrained='/nonexistent' is not a directory"),
+    ("finetune.py", ["--task=ner"], "error: flag --task=ner: value should be one of"),
+])
+def test_a_bad_flag_is_answered_before_tensorflow_is_imported(recipe, flags, message):
+    path = os.path.join(os.path.dirname(RECIPE), recipe)
+    code = ("import runpy, sys\n"
+            f"sys.argv = [{path!r}, *{flags!r}]\n"
+            "try:\n"
+            "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            "except SystemExit as exit:\n"
+            "    if isinstance(exit.code, str):\n"  # what the interpreter would print
+            "        print(exit.code, file=sys.stderr)\n"
+            "    print('exit', exit.code not in (0, None), 'tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.stdout.split() == ["exit", "True", "False"], result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line
+    assert result.stderr.startswith(message), result.stderr

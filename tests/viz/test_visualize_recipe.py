@@ -56,4 +56,4 @@ def test_visualize_writes_every_picture(tmp_path):
 def test_nothing_to_draw_is_one_line(tmp_path):
     result = run(f"--output_dir={tmp_path}")
     assert result.returncode != 0
-    assert "visualize.py: error: nothing to draw" in result.stderr
+    assert "error: nothing to draw" in result.stderr

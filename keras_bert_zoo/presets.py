@@ -1,4 +1,7 @@
-"""Named sizes from the papers, as one table of constructor arguments.
+"""Named sizes from the papers, as one table of constructor arguments (architecture only:
+a preset carries no weights; `from_preset` with a model directory or hub handle loads them).
+
+Plain Python, importable without TensorFlow, so the commands can check `--model` first.
 
 BERT sizes are those of the original release (Turc et al. 2019 for tiny ... medium); ALBERT,
 RoBERTa and BART sizes are those of their papers' released models. Heads are hidden_dim / 64
@@ -60,3 +63,16 @@ PRESETS = {
     "bart_base": _bpe("bart", 6, 768, 12),  # 6 encoder + 6 decoder layers
     "bart_large": _bpe("bart", 12, 1024, 16),
 }
+
+
+def list_presets():
+    """Returns the preset names, e.g. `["albert_base", ..., "bert_tiny", ...]`."""
+    return sorted(PRESETS)
+
+
+def preset_config(name):
+    """Returns `(family, constructor arguments)` of a preset, raising on an unknown name."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(list_presets())}")
+    config = dict(PRESETS[name])
+    return config.pop("family"), config
