@@ -58,8 +58,10 @@ def prepare_tokenizer(family, config, files):
     elif os.path.exists(os.path.join(saved, "tokenizer_config.json")):
         tokenizer = load_tokenizer(saved)  # resuming: the vocabulary must not change
     else:
+        # SentencePiece samples the lines of a large corpus: with the run's seed.
+        seeded = {"seed": config.seed} if family == "albert" else {}
         tokenizer = train_tokenizer(family, files, config.vocabulary_size,
-                                    errors=config.decode_errors)
+                                    errors=config.decode_errors, **seeded)
     if tokenizer.family != family:
         raise ValueError(
             f"tokenizer family {tokenizer.family!r} does not match --model={config.model} "
