@@ -33,3 +33,13 @@ def test_classes_are_registered_whichever_is_imported_first():
 def test_submodules_load_on_first_use():
     assert _python("import keras_bert_zoo as kbz; print(kbz.models.list_presets()[0], "
                    "'tasks' in dir(kbz))") == ["albert_base", "True"]
+
+
+def test_a_missing_optional_dependency_names_its_extra():
+    import pytest
+
+    from keras_bert_zoo.extras import require
+
+    with pytest.raises(ImportError, match=r"Plotting needs matplotlib: "
+                                          r"pip install 'keras-bert-zoo\[viz\]'"):
+        require("matplotlib_that_is_not_installed", "viz", "Plotting")

@@ -20,10 +20,10 @@ hypotheses kept aside and a length penalty.
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
-from keras import tree
+from keras import ops, tree
 from keras_hub.samplers import GreedySampler, Sampler, TopKSampler, TopPSampler
 
+from keras_bert_zoo.extras import require
 from keras_bert_zoo.models.bart.bart_backbone import BartBackbone
 from keras_bert_zoo.tasks.pretraining import LogitsBias, _weighted_cross_entropy
 from keras_bert_zoo.tasks.task import Task
@@ -633,11 +633,7 @@ def rouge(predictions, references, *, rouge_types=("rouge1", "rouge2", "rougeL")
     >>> rouge(["the cat sat on the mat"], ["the cat was on the mat"])["rouge2"]
     0.6
     """
-    try:
-        from rouge_score import rouge_scorer
-    except ImportError:
-        raise ImportError("rouge() needs the rouge-score package: pip install rouge-score") \
-            from None
+    rouge_scorer = require("rouge_score.rouge_scorer", "rouge", "ROUGE")
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
     scorer = rouge_scorer.RougeScorer(list(rouge_types), use_stemmer=use_stemmer)

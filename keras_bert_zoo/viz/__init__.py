@@ -12,6 +12,7 @@ Example:
 
 import os
 
+from keras_bert_zoo.extras import require
 from keras_bert_zoo.viz.attention import (
     attention_scores,
     encoder_states,
@@ -41,13 +42,13 @@ def save_figure(fig, path, *, dpi=100):
     >>> os.path.getsize(path) > 0
     True
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    backend = require("matplotlib.backends.backend_agg", "viz", "Saving figures")
 
     extension = os.path.splitext(path)[1].lower()
     if extension not in (".png", ".svg"):
         raise ValueError(f"{path!r}: save figures as .png or .svg")
     if fig.canvas is None or type(fig.canvas).__name__ == "FigureCanvasBase":
-        FigureCanvasAgg(fig)  # render off-screen; .svg switches to the SVG renderer itself
+        backend.FigureCanvasAgg(fig)  # render off-screen; .svg switches to the SVG renderer itself
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight",

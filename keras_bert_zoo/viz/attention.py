@@ -10,6 +10,7 @@ tests check.
 import numpy as np
 
 from keras_bert_zoo import models
+from keras_bert_zoo.extras import require
 
 
 def _as_numpy(x):
@@ -173,7 +174,7 @@ def plot_attention(scores, tokens, *, layer=None, head=None, title=None, cell_si
         A `matplotlib.figure.Figure`: one labelled heatmap when `layer` and `head` are both
         given (or `head="mean"`), else a grid of layers (rows) by heads (columns).
     """
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", "viz", "Plotting").Figure
 
     scores = np.asarray(scores, "float32")
     if scores.ndim != 4 or scores.shape[-2:] != (len(tokens), len(tokens)):

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from keras_bert_zoo.extras import require
+
 DEFAULT_CURVES = ("loss", "mlm_accuracy", "learning_rate")
 
 _TITLES = {
@@ -77,7 +79,7 @@ def plot_training_curves(metrics, *, keys=DEFAULT_CURVES, title=None):
     Returns:
         A `matplotlib.figure.Figure`.
     """
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", "viz", "Plotting").Figure
 
     if isinstance(metrics, (str, os.PathLike)):
         metrics = read_metrics(metrics)

@@ -9,6 +9,7 @@ company sentences.
 import numpy as np
 
 from keras_bert_zoo import models
+from keras_bert_zoo.extras import require
 from keras_bert_zoo.viz.attention import encoder_states
 
 # Ten contexts of one word in two senses (five each), for the default picture and the tests.
@@ -140,7 +141,7 @@ def plot_similarity(matrix, labels, *, title=None, annotate=True):
     Returns:
         A `matplotlib.figure.Figure`.
     """
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", "viz", "Plotting").Figure
 
     matrix = np.asarray(matrix, "float32")
     n = len(labels)
