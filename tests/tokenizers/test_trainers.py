@@ -20,7 +20,8 @@ TEXTS = ["The assert statement is a convenient way.", "Generators yield values l
     "fixture, cls, first_tokens",
     [
         ("trained_wordpiece", WordPieceTokenizer, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]),
-        ("trained_sentencepiece", SentencePieceTokenizer, ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]),
+        ("trained_sentencepiece", SentencePieceTokenizer,
+         ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]),
         ("trained_bpe", BytePairTokenizer, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]),
     ],
 )
