@@ -100,7 +100,7 @@ def main():
             special_ids=bert_ids, whole_word=True, ngram_max=3, continuation_table=table
         ),
         "mlm": dict(special_ids=bart_ids),
-        "denoising": dict(special_ids=bart_ids),
+        "denoising": dict(special_ids=bart_ids, continuation_table=table),  # whole words
     }
     result = {"sequence_length": SEQUENCE_LENGTH, "batch_size": BATCH_SIZE, "unit": "examples/s"}
     with tempfile.TemporaryDirectory() as directory:

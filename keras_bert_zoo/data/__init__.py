@@ -24,6 +24,7 @@ from keras_bert_zoo.data.denoising import (
 )
 from keras_bert_zoo.data.masking import dynamic_seed, mask_tokens
 from keras_bert_zoo.data.packing import (
+    complete_packing_dataset,
     fill_packing_dataset,
     full_sentence_packing_dataset,
     pack_full_sentences,
@@ -40,6 +41,7 @@ __all__ = [
     "bart_noise",
     "bart_noise_batch",
     "bbc_news",
+    "complete_packing_dataset",
     "create_sentence_pairs",
     "default_corpus_texts",
     "document_dataset",

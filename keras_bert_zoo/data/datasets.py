@@ -18,6 +18,10 @@ document). Nothing holds the corpus in memory. The pipeline is pure tf.data (no
 Documents shorter than a sequence are kept: they give a shorter (padded) NSP/SOP pair, and
 with full-sentence packing they share a sequence with the next document.
 
+Masked LM follows google-research/bert: [CLS] and [SEP] (`<s>` and `</s>`) and padding are
+never masked nor drawn as random replacements; every other token, [UNK] included, is
+masked at its frequency (`unmaskable_ids` excludes more).
+
 Sharding with `tf.distribute.InputContext`: by files when there are at least as many files
 as input pipelines, otherwise by documents.
 
@@ -25,12 +29,15 @@ Objectives and element structure `(x, y)`:
 
 * "mlm_nsp" (BERT) / "mlm_sop" (ALBERT): sentence pairs `[CLS] A [SEP] B [SEP]` built per
   window of `document_window` documents (NSP negatives come from another document of the
-  window), dynamic masking.
+  window or the previous window's last document, which every window also receives, so a
+  window holding one document still has negatives), dynamic masking.
   x = {token_ids, segment_ids, padding_mask, mask_positions} int32,
   y = {mask_ids int32, mask_weights float32, sentence_label int32 [batch]}.
-* "mlm" (RoBERTa): full-sentence packing across documents, dynamic masking.
+* "mlm" (RoBERTa): FULL-SENTENCES packing (whole sentences, across documents with a
+  separator; `break_mode="fill"` cuts the token stream instead), dynamic masking.
   x = {token_ids, padding_mask, mask_positions}, y = {mask_ids, mask_weights}.
-* "denoising" (BART): full sentences of one document per sequence, BART noise.
+* "denoising" (BART): full sentences of one document per sequence, BART noise on whole
+  words (`noise_unit="token"`: on tokens).
   x = {encoder_token_ids, encoder_padding_mask, decoder_token_ids, decoder_padding_mask},
   y = {target_ids int32, target_weights float32}; targets are `<s> ... </s>` padded, the
   decoder input is the target shifted right, starting with `</s>` (fairseq / HF BART).
@@ -51,8 +58,9 @@ import tensorflow as tf
 from keras_bert_zoo.data.denoising import bart_noise, keep_last
 from keras_bert_zoo.data.masking import as_seed, dynamic_seed, mask_tokens
 from keras_bert_zoo.data.packing import (
+    BREAK_MODES,
+    complete_packing_dataset,
     fill_packing_dataset,
-    full_sentence_packing_dataset,
     pack_segments,
 )
 from keras_bert_zoo.data.sentence_pairs import create_sentence_pairs
@@ -60,6 +68,7 @@ from keras_bert_zoo.data.sentence_pairs import create_sentence_pairs
 OBJECTIVES = ("mlm_nsp", "mlm_sop", "mlm", "denoising")
 DECODE_ERRORS = ("replace", "strict")
 SENTENCE_SPLITS = ("regex", "line")
+NOISE_UNITS = ("word", "token")
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -203,7 +212,12 @@ def _special(special_ids, role, fallback=None):
     return int(value)
 
 
-def _check_special_ids(objective, special_ids, vocabulary_size):
+def _check_special_ids(objective, special_ids, vocabulary_size, unmaskable_ids=()):
+    """(ids by role, the ids never masked, every special id).
+
+    Never masked: the layout tokens and padding, as google-research/bert's candidates
+    exclude only [CLS] and [SEP]; plus `unmaskable_ids`.
+    """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective!r} is not one of {OBJECTIVES}")
     special_ids = dict(special_ids)
@@ -222,8 +236,16 @@ def _check_special_ids(objective, special_ids, vocabulary_size):
     else:
         ids["bos"] = _special(special_ids, "bos", "cls")
         ids["eos"] = _special(special_ids, "eos", "sep")
-    unmaskable = sorted({int(v) for v in special_ids.values() if v is not None})
-    return ids, unmaskable
+    for value in unmaskable_ids:
+        if not 0 <= int(value) < vocabulary_size:
+            raise ValueError(
+                f"unmaskable_ids has {value}, out of range for vocabulary_size={vocabulary_size}"
+            )
+    layout = ("cls", "sep") if objective in ("mlm_nsp", "mlm_sop") else ("bos", "eos")
+    unmaskable = {ids[role] for role in (*layout, "pad")} | {int(v) for v in unmaskable_ids}
+    unmaskable = sorted(unmaskable)
+    specials = sorted({int(v) for v in special_ids.values() if v is not None} | set(unmaskable))
+    return ids, unmaskable, specials
 
 
 def _full_stop_ids(tokenize_fn):
@@ -283,7 +305,7 @@ def pretraining_dataset(
     short_seq_prob=0.1,
     document_window=64,
     shuffle_buffer_size=1024,
-    break_mode="fill",
+    break_mode="complete",
     sentence_split="regex",
     decode_errors="replace",
     full_stop_ids=None,
@@ -294,6 +316,8 @@ def pretraining_dataset(
     deletion_rate=0.0,
     token_mask_rate=0.0,
     noise_random_token_rate=0.1,
+    noise_unit="word",
+    unmaskable_ids=(),
 ):
     """A batched, sharded, deterministic pretraining `tf.data.Dataset` streamed from files.
 
@@ -305,15 +329,18 @@ def pretraining_dataset(
         tokenize_fn: maps a 1-D tf.string batch of sentences to an int `tf.RaggedTensor`
             of ids, using TF ops only (it runs inside tf.data).
         special_ids: dict role -> id with "mask", "pad", and "cls", "sep" (BERT/ALBERT) or
-            "bos", "eos" (RoBERTa/BART; "cls"/"sep" are accepted instead). Every listed id
-            is never masked.
+            "bos", "eos" (RoBERTa/BART; "cls"/"sep" are accepted instead); other roles
+            ("unk", ...) may be listed. [CLS]/[SEP] (`<s>`/`</s>`) and padding are never
+            masked nor drawn as random replacements (google-research/bert); [UNK] and the
+            other tokens are masked at their frequency.
         vocabulary_size: vocabulary size (random replacement tokens).
         sequence_length: length of every sequence (encoder and decoder for BART).
         batch_size: examples per batch.
         max_predictions_per_seq: masked-LM prediction slots per sequence.
         seed: int (or pair of ints); the whole stream is a function of it.
         continuation_table, whole_word, ngram_max: see `masking.mask_tokens` (ALBERT:
-            `ngram_max=3`).
+            `ngram_max=3`). `continuation_table` (`tokenizer.continuation_table()`) also
+            gives BART's noise its words.
         input_context: `tf.distribute.InputContext`, to read only this pipeline's share.
         repeat: repeat over epochs (each with fresh masks and order); `num_epochs` bounds it.
         drop_remainder: default `repeat`; static batch shapes need it.
@@ -321,14 +348,21 @@ def pretraining_dataset(
         short_seq_prob: NSP/SOP probability of a shorter target length.
         document_window: documents grouped to draw NSP negatives from (>= 2).
         shuffle_buffer_size: examples shuffled before batching (0 disables).
-        break_mode: "mlm" packing, "fill" (every sequence full) or "complete" (whole
-            sentences only); see `packing.pack_full_sentences`.
+        break_mode: "mlm" packing: "complete" (default; RoBERTa's FULL-SENTENCES, fairseq
+            `--sample-break-mode complete`: whole sentences, across documents with a
+            separator, padded when the next sentence does not fit) or "fill" (fairseq
+            `none`: the token stream cut every `sequence_length - 2` tokens, every row
+            full); see `packing.pack_full_sentences`.
         sentence_split: "regex" or "line"; see `split_sentences`.
         decode_errors: "replace" or "strict"; see `document_dataset`.
         full_stop_ids: BART sentence ends (default: the ids of ".", "!", "?" when each is
             a single token).
         noise_mask_rate, poisson_lambda, permute_sentence_rate, rotate_rate, deletion_rate,
         token_mask_rate, noise_random_token_rate: BART noise; see `denoising.bart_noise`.
+        noise_unit: "word" (default; BART's whole-word noise: budget, spans, masked and
+            deleted units are words, read from `continuation_table`) or "token".
+        unmaskable_ids: more ids never masked nor drawn as random replacements (MLM),
+            e.g. the id of [UNK].
 
     Returns:
         `tf.data.Dataset` of `(x, y)` dicts (see the module docstring).
@@ -338,7 +372,18 @@ def pretraining_dataset(
     ...     special_ids={"bos": 0, "pad": 1, "eos": 2, "mask": 4}, vocabulary_size=30000,
     ...     sequence_length=128, batch_size=32)  # doctest: +SKIP
     """
-    ids, unmaskable = _check_special_ids(objective, special_ids, vocabulary_size)
+    ids, unmaskable, specials = _check_special_ids(
+        objective, special_ids, vocabulary_size, unmaskable_ids
+    )
+    if break_mode not in BREAK_MODES:
+        raise ValueError(f"break_mode={break_mode!r} is not one of {BREAK_MODES}")
+    if noise_unit not in NOISE_UNITS:
+        raise ValueError(f"noise_unit={noise_unit!r} is not one of {NOISE_UNITS}")
+    if objective == "denoising" and noise_unit == "word" and continuation_table is None:
+        raise ValueError(
+            "BART's noise masks whole words and needs continuation_table "
+            "(tokenizer.continuation_table()); pass noise_unit='token' for token-level noise"
+        )
     if document_window < 2:
         raise ValueError(f"document_window={document_window} must be >= 2 (NSP negatives)")
     if sentence_split not in SENTENCE_SPLITS:
@@ -367,7 +412,7 @@ def pretraining_dataset(
 
     def tokenize(document):
         sentences = split_sentences(document, sentence_split)
-        return tf.cast(tokenize_fn(sentences), tf.int32)
+        return tf.cast(tokenize_fn(sentences), tf.int32).with_row_splits_dtype(tf.int64)
 
     def examples(epoch):
         """The unbatched examples of one epoch."""
@@ -383,6 +428,24 @@ def pretraining_dataset(
         docs = docs.filter(lambda doc: tf.size(doc.flat_values) > 0)
 
         if objective in ("mlm_nsp", "mlm_sop"):
+            windows = docs.batch(document_window)
+            num_sources = 0
+            if objective == "mlm_nsp":
+                # Every window also gets the previous window's last document as a source of
+                # NotNext segments only: a window of one document (the end of a shard) still
+                # draws them from another document.
+                def carry(previous, window):  # state: the last document, as dense parts
+                    values, lengths = previous
+                    document = tf.RaggedTensor.from_row_lengths(values, lengths)
+                    document = tf.RaggedTensor.from_row_lengths(
+                        document, tf.reshape(document.nrows(), [1])
+                    )
+                    last = window[-1]
+                    return (last.flat_values, last.row_lengths()), tf.concat([document, window], 0)
+
+                windows = windows.scan((tf.zeros([0], tf.int32), tf.zeros([0], tf.int64)), carry)
+                num_sources = 1
+            windows = windows.enumerate()
 
             def pairs(index, window):
                 out = create_sentence_pairs(
@@ -391,6 +454,7 @@ def pretraining_dataset(
                     max_num_tokens=sequence_length - 3,
                     short_seq_prob=short_seq_prob,
                     seed=_fold(epoch_seed, 2, index),
+                    num_negative_sources=num_sources,
                 )
                 packed = pack_segments(
                     out["tokens_a"],
@@ -403,7 +467,6 @@ def pretraining_dataset(
                 packed["sentence_label"] = out["sentence_label"]
                 return packed
 
-            windows = docs.batch(document_window).enumerate()
             out = windows.map(pairs, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
         else:
             packing = dict(sequence_length=sequence_length, bos_id=ids["bos"],
@@ -412,19 +475,15 @@ def pretraining_dataset(
                 # Full pieces of the token stream: one packing step per document.
                 out = fill_packing_dataset(docs, **packing)
             else:
-                # (sentence, is the document's first) pairs; one vectorized map and an
-                # unbatch instead of a small dataset per document.
-                sentences = docs.map(lambda doc: (doc, tf.range(doc.nrows()) == 0)).unbatch()
-                out = full_sentence_packing_dataset(
-                    sentences,
-                    **packing,
-                    break_mode=break_mode if objective == "mlm" else "complete",
-                    cross_documents=objective == "mlm",
+                # Whole sentences, one packing step per document: across documents for
+                # RoBERTa, one document per sequence for BART.
+                out = complete_packing_dataset(
+                    docs, **packing, cross_documents=objective == "mlm"
                 )
             if objective == "denoising":
                 noise = _denoising_example_fn(
                     ids,
-                    unmaskable,
+                    specials,
                     vocabulary_size,
                     sequence_length,
                     full_stop_ids=full_stop_ids,
@@ -435,6 +494,7 @@ def pretraining_dataset(
                     deletion_rate=deletion_rate,
                     token_mask_rate=token_mask_rate,
                     random_token_rate=noise_random_token_rate,
+                    continuation_table=continuation_table if noise_unit == "word" else None,
                 )
                 out = out.enumerate().map(
                     lambda index, example: noise(example, _fold(epoch_seed, 3, index)),
@@ -474,7 +534,7 @@ def pretraining_dataset(
     return ds.prefetch(AUTOTUNE)
 
 
-def _denoising_example_fn(ids, unmaskable, vocabulary_size, sequence_length, **noise_kwargs):
+def _denoising_example_fn(ids, specials, vocabulary_size, sequence_length, **noise_kwargs):
     """The per-example BART step: noise the packed sequence, build decoder inputs/targets."""
 
     def noise(example, seed):
@@ -486,7 +546,7 @@ def _denoising_example_fn(ids, unmaskable, vocabulary_size, sequence_length, **n
             mask_id=ids["mask"],
             seed=seed,
             vocabulary_size=vocabulary_size,
-            special_ids=unmaskable,
+            special_ids=specials,  # never drawn as random replacements
             **noise_kwargs,
         )
         noised = keep_last(noised, sequence_length)

@@ -7,8 +7,16 @@ fairseq's order (sentence permutation, masking, rotation); `bart_noise_batch` ap
 a padded batch and returns padding at the end only (permuting a padded row moves padding
 into the middle, a known bug elsewhere). For BART training the encoder input is the noised
 sequence and the decoder target the original one.
+
+Units: with `continuation_table` (True for the sub-word tokens that continue a word) text
+infilling, token masking and token deletion work on whole words, as BART was trained
+(fairseq's `mask_whole_word`): the budget is a fraction of the words, spans are lengths in
+words, and a masked or deleted word loses all its tokens, so no span starts or ends inside
+a word. Without it every token is a unit (fairseq without `mask_whole_word`). Special
+tokens, which the tokenizers' tables mark as word starts, count as words.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from keras_bert_zoo.data.masking import as_seed, random_token_ids
@@ -43,9 +51,31 @@ def _count(rate, num):
     return tf.cast(tf.math.ceil(rate * tf.cast(num, tf.float64)), tf.int32)
 
 
-def _inner_positions(num_inner, count, seed):
-    """`count` distinct random positions in 1..num_inner (inside <s> ... </s>)."""
-    return _random_order(num_inner, seed)[:count] + 1
+def _word_starts(ids, continuation_table):
+    """Bool [length]: the tokens between `<s>` and `</s>` that start a unit (a word with
+    `continuation_table`, every token without; ids outside the table start a word)."""
+    length = tf.shape(ids)[0]
+    position = tf.range(length)
+    inner = (position > 0) & (position < length - 1)
+    if continuation_table is None:
+        return inner
+    table = np.asarray(continuation_table, bool)
+    in_table = (ids >= 0) & (ids < len(table))
+    continues = in_table & tf.gather(tf.constant(table), tf.clip_by_value(ids, 0, len(table) - 1))
+    return inner & ~continues
+
+
+def _chosen_tokens(ids, rate, continuation_table, seed):
+    """Bool [length]: the tokens of `ceil(rate * n)` random units out of the n units."""
+    starts = _word_starts(ids, continuation_table)
+    num_units = tf.reduce_sum(tf.cast(starts, tf.int32))
+    units = _random_order(num_units, seed)[: _count(rate, num_units)]
+    chosen_units = tf.scatter_nd(units[:, None], tf.ones_like(units), [num_units + 1]) > 0
+    length = tf.shape(ids)[0]
+    position = tf.range(length)
+    unit = tf.cumsum(tf.cast(starts, tf.int32)) - 1  # -1 before the first unit
+    in_unit = (unit >= 0) & (position < length - 1)
+    return in_unit & tf.gather(chosen_units, tf.maximum(unit, 0))
 
 
 def sentence_permutation(token_ids, *, full_stop_ids, seed, rate=1.0):
@@ -87,13 +117,40 @@ def sentence_permutation(token_ids, *, full_stop_ids, seed, rate=1.0):
     return tf.concat([ids[:1], permuted, ids[-1:]], 0)
 
 
-def _insert_tokens(ids, num, *, mask_id, random_token_rate, vocabulary_size, excluded_ids, seed):
-    """Insert `num` mask tokens at random positions, never before `<s>` or after `</s>`."""
+def _insert_tokens(
+    ids,
+    num,
+    *,
+    mask_id,
+    random_token_rate,
+    vocabulary_size,
+    excluded_ids,
+    continuation_table,
+    seed,
+):
+    """Insert `num` mask tokens at random unit boundaries, never before `<s>` or after `</s>`.
+
+    The sequence is a list of units (`<s>`, the words or tokens, `</s>`); the `num` new
+    units take random places among the inner places of the longer list.
+    """
     seeds = _split(seed, 2)
-    total = tf.shape(ids)[0] + num
-    positions = _random_order(tf.maximum(total - 2, 0), seeds[0])[:num] + 1
-    is_new = tf.scatter_nd(positions[:, None], tf.ones_like(positions), [total]) > 0
-    source = tf.cumsum(tf.cast(~is_new, tf.int32)) - 1
+    length = tf.shape(ids)[0]
+    position = tf.range(length)
+    unit_start = _word_starts(ids, continuation_table) | (position == 0) | (position == length - 1)
+    unit = tf.cumsum(tf.cast(unit_start, tf.int32)) - 1
+    num_units = unit[-1] + 1
+    total = num_units + num
+    new = _random_order(tf.maximum(total - 2, 0), seeds[0])[:num] + 1
+    is_new = tf.scatter_nd(new[:, None], tf.ones_like(new), [total]) > 0
+    unit_lengths = tf.math.unsorted_segment_sum(tf.ones_like(unit), unit, num_units)
+    source = tf.maximum(tf.cumsum(tf.cast(~is_new, tf.int32)) - 1, 0)  # original unit
+    lengths = tf.where(is_new, 1, tf.gather(unit_lengths, source))
+    offsets = tf.cumsum(lengths, exclusive=True)  # first output position of every unit
+    placed = tf.cast(tf.where(~is_new)[:, 0], tf.int32)  # output unit of every original one
+    first_token = tf.cumsum(unit_lengths, exclusive=True)
+    token_positions = tf.gather(offsets, tf.gather(placed, unit)) + position - tf.gather(
+        first_token, unit
+    )
     new_tokens = _replacements(
         total,
         mask_id=mask_id,
@@ -102,7 +159,11 @@ def _insert_tokens(ids, num, *, mask_id, random_token_rate, vocabulary_size, exc
         excluded_ids=excluded_ids,
         seed=seeds[1],
     )
-    return tf.where(is_new, new_tokens, tf.gather(ids, tf.maximum(source, 0)))
+    size = length + num
+    out = tf.scatter_nd(token_positions[:, None], ids, [size])
+    return out + tf.scatter_nd(
+        tf.boolean_mask(offsets, is_new)[:, None], tf.boolean_mask(new_tokens, is_new), [size]
+    )
 
 
 def text_infilling(
@@ -115,27 +176,31 @@ def text_infilling(
     random_token_rate=0.0,
     vocabulary_size=None,
     special_ids=(),
+    continuation_table=None,
 ):
-    """Replace spans of tokens by ONE mask token each (BART text infilling).
+    """Replace spans of words (or tokens) by ONE mask token each (BART text infilling).
 
     As fairseq `add_whole_word_mask` with `mask_length=span-poisson`, `replace_length=1`:
-    `ceil(rate * n)` tokens (n = tokens between `<s>` and `</s>`) are covered by spans with
-    lengths ~ Poisson(poisson_lambda), the last one trimmed to the budget; each span
-    becomes one mask token, and each zero-length span inserts a mask token at a random
-    position instead. Unlike fairseq, spans never overlap (they are placed uniformly among
-    the arrangements without overlap), so exactly `ceil(rate * n)` tokens are masked;
-    fairseq's overlapping spans mask about 27% for rate 0.3. A mask is a random token with
-    probability `random_token_rate`.
+    `ceil(rate * n)` units (n = words, or tokens without `continuation_table`, between
+    `<s>` and `</s>`) are covered by spans with lengths ~ Poisson(poisson_lambda) in units,
+    the last one trimmed to the budget; each span becomes one mask token, and each
+    zero-length span inserts a mask token at a random unit boundary instead. Unlike
+    fairseq, spans never overlap (they are placed uniformly among the arrangements without
+    overlap), so exactly `ceil(rate * n)` units are masked; fairseq's overlapping spans
+    mask about 27% for rate 0.3, and its insertions may fall inside a word. A mask is a
+    random token with probability `random_token_rate`.
 
     Args:
         token_ids: 1-D int ids `<s> ... </s>`.
         mask_id: id of `<mask>`.
         seed: int or int tensor [2].
-        rate: fraction of tokens to mask (BART: 0.3).
-        poisson_lambda: mean span length (BART: 3).
+        rate: fraction of units to mask (BART: 0.3).
+        poisson_lambda: mean span length in units (BART: 3).
         random_token_rate: fraction of masks replaced by random ids (needs vocabulary_size).
         vocabulary_size: vocabulary size for random ids.
         special_ids: ids never drawn as random replacements.
+        continuation_table: numpy bool [vocabulary_size], True for tokens that continue a
+            word (`Tokenizer.continuation_table()`): whole-word spans. None: token spans.
 
     Example:
     >>> out = text_infilling(tf.range(12), mask_id=99, seed=0)
@@ -145,8 +210,13 @@ def text_infilling(
     ids = tf.cast(token_ids, tf.int32)
     seeds = _split(seed, 5)
     length = tf.shape(ids)[0]
-    num_inner = tf.maximum(length - 2, 0)
-    budget = _count(rate, num_inner)
+    unit_starts = _word_starts(ids, continuation_table)
+    # Token position where each unit starts, then `</s>`, where the last one ends.
+    bounds = tf.concat(
+        [tf.cast(tf.where(unit_starts)[:, 0], tf.int32), tf.reshape(length - 1, [1])], 0
+    )
+    num_units = tf.shape(bounds)[0] - 1
+    budget = _count(rate, num_units)
     # Enough Poisson draws to reach the budget (fairseq draws more in a loop); should
     # they fall short, the last span takes the remainder.
     num_draws = 2 * budget + 10
@@ -160,20 +230,21 @@ def text_infilling(
     spans = spans[: last + 1]
     before = tf.concat([[0], cumulative], 0)[last]
     spans = tf.tensor_scatter_nd_update(spans, [[last]], tf.reshape(budget - before, [1]))
-    spans = tf.where(budget > 0, spans, tf.zeros_like(spans))
-    num_inserts = tf.reduce_sum(tf.cast(spans == 0, tf.int32))
+    # Nothing to mask, nothing to insert (fairseq returns the source unchanged).
+    num_inserts = tf.reduce_sum(tf.cast((spans == 0) & (budget > 0), tf.int32))
     spans = tf.boolean_mask(spans, spans > 0)
     num_spans = tf.shape(spans)[0]
 
     # Non-overlapping spans, uniformly placed: lay the spans (in random order) and the
-    # num_inner - budget untouched tokens out as num_spans + untouched items and choose
+    # num_units - budget untouched units out as num_spans + untouched items and choose
     # which items are spans.
     spans = tf.gather(spans, _random_order(num_spans, seeds[4]))
-    num_items = num_inner - budget + num_spans
+    num_items = num_units - budget + num_spans
     items = tf.sort(_random_order(num_items, seeds[1])[:num_spans])
-    starts = 1 + items + tf.cumsum(spans - 1, exclusive=True)
+    first_unit = items + tf.cumsum(spans - 1, exclusive=True)
+    starts = tf.gather(bounds, first_unit)  # token positions
+    stops = tf.gather(bounds, first_unit + spans)
     # Positions after a span start and inside the span are deleted.
-    stops = starts + spans
     delta = tf.math.unsorted_segment_sum(
         tf.concat([tf.ones_like(starts), -tf.ones_like(stops)], 0),
         tf.concat([starts + 1, stops], 0),
@@ -198,14 +269,26 @@ def text_infilling(
         random_token_rate=random_token_rate,
         vocabulary_size=vocabulary_size,
         excluded_ids=excluded,
+        continuation_table=continuation_table,
         seed=seeds[3],
     )
 
 
 def token_masking(
-    token_ids, *, mask_id, seed, rate, random_token_rate=0.0, vocabulary_size=None, special_ids=()
+    token_ids,
+    *,
+    mask_id,
+    seed,
+    rate,
+    random_token_rate=0.0,
+    vocabulary_size=None,
+    special_ids=(),
+    continuation_table=None,
 ):
-    """Replace `ceil(rate * n)` random tokens between `<s>` and `</s>` by the mask token.
+    """Replace every token of `ceil(rate * n)` random words (or tokens) by the mask token.
+
+    n counts the units between `<s>` and `</s>`: words with `continuation_table` (each
+    token of a chosen word becomes a mask, fairseq's `replace_length=-1`), tokens without.
 
     Example:
     >>> token_masking(tf.range(6), mask_id=99, seed=0, rate=0.5).shape
@@ -213,12 +296,9 @@ def token_masking(
     """
     ids = tf.cast(token_ids, tf.int32)
     seeds = _split(seed, 2)
-    length = tf.shape(ids)[0]
-    num_inner = tf.maximum(length - 2, 0)
-    positions = _inner_positions(num_inner, _count(rate, num_inner), seeds[0])
-    chosen = tf.scatter_nd(positions[:, None], tf.ones_like(positions), [length]) > 0
+    chosen = _chosen_tokens(ids, rate, continuation_table, seeds[0])
     replacement = _replacements(
-        length,
+        tf.shape(ids)[0],
         mask_id=mask_id,
         random_token_rate=random_token_rate,
         vocabulary_size=vocabulary_size,
@@ -228,19 +308,17 @@ def token_masking(
     return tf.where(chosen, replacement, ids)
 
 
-def token_deletion(token_ids, *, seed, rate):
-    """Delete `ceil(rate * n)` random tokens between `<s>` and `</s>`.
+def token_deletion(token_ids, *, seed, rate, continuation_table=None):
+    """Delete every token of `ceil(rate * n)` random words (or tokens) between `<s>` and `</s>`.
+
+    n counts words with `continuation_table`, tokens without.
 
     Example:
     >>> token_deletion(tf.range(6), seed=0, rate=0.5).shape
     TensorShape([4])
     """
     ids = tf.cast(token_ids, tf.int32)
-    length = tf.shape(ids)[0]
-    num_inner = tf.maximum(length - 2, 0)
-    positions = _inner_positions(num_inner, _count(rate, num_inner), as_seed(seed))
-    chosen = tf.scatter_nd(positions[:, None], tf.ones_like(positions), [length]) > 0
-    return tf.boolean_mask(ids, ~chosen)
+    return tf.boolean_mask(ids, ~_chosen_tokens(ids, rate, continuation_table, as_seed(seed)))
 
 
 def document_rotation(token_ids, *, seed, rate=1.0):
@@ -279,12 +357,15 @@ def bart_noise(
     random_token_rate=0.0,
     vocabulary_size=None,
     special_ids=(),
+    continuation_table=None,
 ):
     """Compose the BART noise functions on one sequence `<s> ... </s>`.
 
     Order (fairseq `DenoisingDataset.__getitem__`): sentence permutation, token masking,
     token deletion, text infilling, document rotation. A rate of 0 skips a function.
-    Defaults are BART's (mask 0.3 with Poisson(3) spans, permute all sentences).
+    Defaults are BART's (mask 0.3 with Poisson(3) spans, permute all sentences); pass the
+    tokenizer's `continuation_table()` to mask, delete and infill whole words, as BART was
+    trained (without it the units are tokens).
 
     Example:
     >>> noised = bart_noise(tf.range(20), mask_id=99, full_stop_ids=[5], seed=0)
@@ -301,6 +382,7 @@ def bart_noise(
         random_token_rate=random_token_rate,
         vocabulary_size=vocabulary_size,
         special_ids=special_ids,
+        continuation_table=continuation_table,
     )
     if permute_sentence_rate > 0 and full_stop_ids:
         ids = sentence_permutation(
@@ -309,7 +391,9 @@ def bart_noise(
     if token_mask_rate > 0:
         ids = token_masking(ids, mask_id=mask_id, seed=seeds[1], rate=token_mask_rate, **replace)
     if deletion_rate > 0:
-        ids = token_deletion(ids, seed=seeds[2], rate=deletion_rate)
+        ids = token_deletion(
+            ids, seed=seeds[2], rate=deletion_rate, continuation_table=continuation_table
+        )
     if mask_rate > 0:
         ids = text_infilling(
             ids,

@@ -93,33 +93,93 @@ def ngram_probabilities(ngram_max):
     return weights / weights.sum()
 
 
-def _greedy_fit(sizes, budget):
-    """Which units the original's greedy walk takes: in order, a unit (size > 0) is taken
-    when it fits in what is left of the row's budget, and skipped otherwise.
+def _greedy_fit(prefix_sizes, budget):
+    """How many words of each unit ALBERT's greedy walk takes.
+
+    ALBERT's `create_masked_lm_predictions` walks the units (n-grams of words) in order: a
+    unit is taken whole when it fits in what is left of the row's budget; otherwise its
+    first n-1, n-2, ..., 1 words are tried, and the longest that fits is taken; when not
+    even one word fits, the unit is skipped and the walk goes on. (google-research/bert's
+    whole-word masking is the case n = 1: a word that would overflow is skipped.)
 
     Computed in rounds over whole rows instead of one step per unit: a round drops every
-    unit larger than what is left (it can never fit again), takes the longest run of the
-    rest whose running total fits, and resumes after the first one that did not fit. Each
-    round takes a unit or ends the row, so there are at most `max(budget) + 1` rounds
-    (typically two or three) instead of `length` sequential steps.
+    unit whose first word is larger than what is left (it can never fit again), takes the
+    longest run of the rest whose running total fits, gives the first unit that did not
+    fit its longest fitting prefix, and resumes after it. A round only ends at a unit that
+    overflows what is left, which soon drops every remaining unit, so rows take a few
+    rounds instead of one sequential step per unit.
+
+    Args:
+        prefix_sizes: int [batch, units, n]: tokens in the first 1, ..., n words of each
+            unit, units in walk order (all 0 where there is no unit).
+        budget: int [batch], tokens that may be taken per row.
+
+    Returns:
+        int [batch, units]: words taken from each unit (0: skipped; n: the whole unit).
     """
+    sizes = prefix_sizes[..., -1]
+    smallest = prefix_sizes[..., 0]
     length = tf.shape(sizes)[1]
+    n = tf.shape(prefix_sizes)[2]
     index = tf.range(length)[tf.newaxis]
+    # One empty unit past the end, so the "blocked" unit of a row that had none exists.
+    padded = tf.pad(prefix_sizes, [[0, 0], [0, 1], [0, 0]])
 
-    def round_(chosen, remaining, start):
+    def round_(taken, remaining, start):
         left = remaining[:, tf.newaxis]
-        eligible = (index >= start[:, tf.newaxis]) & (sizes > 0) & (sizes <= left)
-        take = eligible & (tf.cumsum(tf.where(eligible, sizes, 0), axis=1) <= left)
-        blocked = tf.reduce_min(tf.where(eligible & ~take, index, length), axis=1)
-        remaining -= tf.reduce_sum(tf.where(take, sizes, 0), axis=1)
-        return chosen | take, remaining, blocked + 1
+        eligible = (index >= start[:, tf.newaxis]) & (sizes > 0) & (smallest <= left)
+        whole = eligible & (tf.cumsum(tf.where(eligible, sizes, 0), axis=1) <= left)
+        blocked = tf.reduce_min(tf.where(eligible & ~whole, index, length), axis=1)
+        remaining -= tf.reduce_sum(tf.where(whole, sizes, 0), axis=1)
+        # The unit that did not fit whole keeps its longest prefix that fits (ALBERT's
+        # retry with n-1, ..., 1 words).
+        prefixes = tf.gather(padded, blocked, batch_dims=1)  # (batch, n)
+        fits = (prefixes <= remaining[:, tf.newaxis]) & (blocked < length)[:, tf.newaxis]
+        words = tf.reduce_sum(tf.cast(fits, tf.int32), axis=1)
+        used = tf.gather(tf.pad(prefixes, [[0, 0], [1, 0]]), words, batch_dims=1)
+        remaining -= used
+        taken = tf.where(whole, n, taken)
+        taken = tf.where(index == blocked[:, tf.newaxis], words[:, tf.newaxis], taken)
+        return taken, remaining, blocked + 1
 
-    chosen, _, _ = tf.while_loop(
-        lambda chosen, remaining, start: tf.reduce_any(start <= length),
+    taken, _, _ = tf.while_loop(
+        lambda taken, remaining, start: tf.reduce_any(start <= length),
         round_,
-        (tf.zeros_like(sizes, tf.bool), budget, tf.zeros_like(budget)),
+        (tf.zeros_like(sizes), budget, tf.zeros_like(budget)),
     )
-    return chosen
+    return taken
+
+
+def _units(ids, maskable, *, vocabulary_size, continuation_table, ngram_max, seed):
+    """The masking unit of every token and the index of the token's word in that unit.
+
+    A word starts at every maskable token that does not continue a word (every maskable
+    token without `continuation_table`). With `ngram_max > 1` the words of each row are
+    tiled into consecutive n-grams, n drawn with p(n) ∝ 1/n from `seed`; otherwise a unit
+    is a word. Unmaskable tokens get unit `length`.
+
+    Returns:
+        (unit, within): int32 [batch, length] each.
+    """
+    length = tf.shape(ids)[1]
+    if continuation_table is not None:
+        table = tf.constant(np.asarray(continuation_table, bool))
+        continues = tf.gather(table, tf.clip_by_value(ids, 0, vocabulary_size - 1))
+        previous_maskable = tf.pad(maskable[:, :-1], [[0, 0], [1, 0]])
+        starts = maskable & ~(continues & previous_maskable)
+    else:
+        starts = maskable
+    word = tf.maximum(tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1, 0)  # word index
+    if ngram_max > 1:
+        logits = tf.math.log(tf.constant(ngram_probabilities(ngram_max), tf.float32))[None]
+        draws = tf.random.stateless_categorical(logits, tf.size(ids), seed, dtype=tf.int32)
+        ngram_lengths = tf.reshape(draws, tf.shape(ids)) + 1
+        ngram_starts = tf.cumsum(ngram_lengths, axis=1, exclusive=True)
+        unit = tf.searchsorted(ngram_starts, word, side="right") - 1
+        within = word - tf.gather(ngram_starts, unit, batch_dims=1)
+    else:
+        unit, within = word, tf.zeros_like(word)
+    return tf.where(maskable, unit, length), tf.where(maskable, within, 0)
 
 
 def mask_tokens(
@@ -142,23 +202,34 @@ def mask_tokens(
     Per sequence, `max(1, round(rate * n))` tokens are predicted (capped at
     `max_predictions_per_seq`), `n` being the number of maskable tokens (not in
     `unmaskable_ids`, not padding). A chosen token becomes `mask_id` with probability
-    `mask_token_rate`, a random id (uniform over the vocabulary without
-    `unmaskable_ids` and `mask_id`) with probability `random_token_rate`, and stays
+    `mask_token_rate`, a random id with probability `random_token_rate`, and stays
     unchanged otherwise; the draw is per token, as in google-research/bert.
+
+    Candidates and replacements follow google-research/bert, whose only exclusions are
+    [CLS] and [SEP] (and padding, which its examples never mask): pass those as
+    `unmaskable_ids`, and every other token, [UNK] and [MASK] included, can be chosen at
+    its frequency. Random replacements are uniform over the vocabulary without
+    `unmaskable_ids` (the original draws from the whole vocabulary; never inserting
+    [CLS], [SEP] or padding keeps the layout of the input intact, at a difference of a
+    few ids in the vocabulary).
 
     Units: single tokens by default. With `continuation_table`, and `whole_word=True` or
     `ngram_max > 1`, a unit is a whole word (a start token and its continuation tokens).
     With `ngram_max > 1` (ALBERT) units are n-grams of words, n drawn with p(n) ∝ 1/n from
     the seed: the words of each sequence are tiled into consecutive n-grams, which are then
-    taken in random order, skipping one that would exceed the prediction budget (as the
-    original `create_masked_lm_predictions` does). Special tokens are never masked.
+    taken in random order as ALBERT's `create_masked_lm_predictions` does: an n-gram that
+    would exceed the prediction budget is shortened to its longest prefix of n-1, ..., 1
+    words that fits, and skipped when none does (whole-word units that do not fit are
+    skipped, as in google-research/bert).
 
     Args:
         token_ids: int ids, dense [batch, seq] (padding must be in `unmaskable_ids`),
             [seq] for one sequence, or a `tf.RaggedTensor` [batch, None].
         mask_id: id of the mask token.
         vocabulary_size: size of the vocabulary (for random replacements).
-        unmaskable_ids: ids never masked: [CLS], [SEP], padding, ...
+        unmaskable_ids: ids never chosen and never drawn as random replacements: [CLS],
+            [SEP] and padding for BERT (`<s>`, `</s>`, `<pad>` for RoBERTa), plus any
+            id you want to keep out.
         rate: fraction of maskable tokens to predict.
         max_predictions_per_seq: number of prediction slots per sequence.
         mask_token_rate, random_token_rate: the 80/10/10 split.
@@ -213,43 +284,42 @@ def mask_tokens(
     budget = tf.minimum(max_predictions_per_seq, tf.maximum(1, budget))
     budget = tf.where(num_maskable > 0, budget, 0)
 
-    # Units: a unit starts at every maskable token that does not continue a word.
     use_words = continuation_table is not None and (whole_word or ngram_max > 1)
-    if use_words:
-        table = tf.constant(np.asarray(continuation_table, bool))
-        continues = tf.gather(table, tf.clip_by_value(ids, 0, vocabulary_size - 1))
-        previous_maskable = tf.pad(maskable[:, :-1], [[0, 0], [1, 0]])
-        starts = maskable & ~(continues & previous_maskable)
-    else:
-        starts = maskable
-    unit = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1  # word index of each token
-    if ngram_max > 1:
-        logits = tf.math.log(tf.constant(ngram_probabilities(ngram_max), tf.float32))[None]
-        draws = tf.random.stateless_categorical(logits, batch * length, seeds[0], dtype=tf.int32)
-        ngram_lengths = tf.reshape(draws, [batch, length]) + 1
-        ngram_starts = tf.cumsum(ngram_lengths, axis=1, exclusive=True)
-        unit = tf.searchsorted(ngram_starts, tf.maximum(unit, 0), side="right") - 1
-    unit = tf.where(maskable, unit, length)  # `length` collects everything unmaskable
+    unit, within = _units(
+        ids,
+        maskable,
+        vocabulary_size=vocabulary_size,
+        continuation_table=continuation_table if use_words else None,
+        ngram_max=ngram_max,
+        seed=seeds[0],
+    )
 
-    # Unit sizes, then a random order of units, then a greedy pick within the budget.
+    # Tokens in the first 1..ngram_max words of each unit.
     rows = tf.range(batch)[:, tf.newaxis]
-    flat_unit = tf.reshape(unit + rows * (length + 1), [-1])
-    sizes = tf.math.unsorted_segment_sum(tf.ones_like(flat_unit), flat_unit, batch * (length + 1))
-    sizes = tf.reshape(sizes, [batch, length + 1])[:, :length]
+    slot = tf.reshape((unit + rows * (length + 1)) * ngram_max + within, [-1])
+    counts = tf.math.unsorted_segment_sum(
+        tf.ones_like(slot), slot, batch * (length + 1) * ngram_max
+    )
+    counts = tf.reshape(counts, [batch, length + 1, ngram_max])[:, :length]
+    prefix_sizes = tf.cumsum(counts, axis=2)
+    sizes = prefix_sizes[..., -1]
+
+    # A random order of units, then a greedy pick within the budget.
     priority = tf.random.stateless_uniform([batch, length], seeds[1])
     priority = tf.where(sizes > 0, priority, 2.0)
     order = tf.argsort(priority, axis=1, stable=True)
-    sorted_sizes = tf.gather(sizes, order, batch_dims=1)
     if use_words or ngram_max > 1:
-        # Units differ in size: skip one that overflows and try the next, like the original.
-        chosen_sorted = _greedy_fit(sorted_sizes, budget)
+        # Units differ in size: ALBERT's walk (shorter n-grams, then skip), see _greedy_fit.
+        taken_sorted = _greedy_fit(tf.gather(prefix_sizes, order, batch_dims=1), budget)
     else:
-        chosen_sorted = (tf.cumsum(sorted_sizes, axis=1) <= budget[:, tf.newaxis]) & (
-            sorted_sizes > 0
+        sorted_sizes = tf.gather(sizes, order, batch_dims=1)
+        taken_sorted = tf.cast(
+            (tf.cumsum(sorted_sizes, axis=1) <= budget[:, tf.newaxis]) & (sorted_sizes > 0),
+            tf.int32,
         )
-    chosen_unit = tf.gather(chosen_sorted, tf.argsort(order, axis=1), batch_dims=1)
-    chosen_unit = tf.pad(chosen_unit, [[0, 0], [0, 1]])  # the unmaskable slot is never chosen
-    chosen = tf.gather(chosen_unit, unit, batch_dims=1) & maskable
+    taken = tf.gather(taken_sorted, tf.argsort(order, axis=1), batch_dims=1)
+    taken = tf.pad(taken, [[0, 0], [0, 1]])  # the unmaskable slot is never taken
+    chosen = (tf.gather(taken, unit, batch_dims=1) > within) & maskable
 
     # Positions in ascending order, padded to max_predictions_per_seq slots.
     positions = tf.range(length)[tf.newaxis]
@@ -267,7 +337,7 @@ def mask_tokens(
     random_ids = random_token_ids(
         [batch, length],
         vocabulary_size=vocabulary_size,
-        excluded_ids=list(unmaskable_ids) + [mask_id],
+        excluded_ids=unmaskable_ids,
         seed=seeds[3],
     )
     corrupted = tf.where(chosen & (choice < mask_token_rate), tf.constant(mask_id, tf.int32), ids)

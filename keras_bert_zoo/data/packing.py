@@ -5,20 +5,24 @@ Two packers:
 * `pack_segments`: one or two segments per example, BERT layout
   `[CLS] A [SEP] B [SEP]` or RoBERTa layout `<s> A </s></s> B </s>`, truncated
   "longest first" like google-research/bert `_truncate_seq_pair`.
-* Full-sentence packing (RoBERTa "FULL-SENTENCES"): a stream of sentences from
-  consecutive documents is packed into `<s> ... </s>` sequences, with a
-  separator between documents. `pack_full_sentences` does it on Python lists
-  (offline, and the reference for tests); `full_sentence_packing_dataset` does
-  the same inside tf.data with `Dataset.scan`, so it streams and its iterator
-  can be checkpointed; `fill_packing_dataset` is its "fill" mode across
-  documents with one scan step per document.
+* Sentence-stream packing: the sentences of consecutive documents are packed into
+  `<s> ... </s>` sequences, with a separator between documents. Two break modes:
+  "complete" (RoBERTa's FULL-SENTENCES, fairseq `--sample-break-mode complete`): a
+  sequence holds whole sentences and is padded when the next one does not fit; "fill"
+  (fairseq `--sample-break-mode none`): the token stream is cut every
+  `sequence_length - 2` tokens, so sequences are full but start and end mid-sentence.
+  `pack_full_sentences` does it on Python lists (offline, and the reference for tests);
+  `full_sentence_packing_dataset` does the same inside tf.data with `Dataset.scan`, one
+  step per sentence, so it streams and its iterator can be checkpointed;
+  `complete_packing_dataset` and `fill_packing_dataset` give the same rows with one scan
+  step per document (what the pretraining pipeline uses).
 """
 
 import numpy as np
 import tensorflow as tf
 
 LAYOUTS = ("bert", "roberta")
-BREAK_MODES = ("fill", "complete")
+BREAK_MODES = ("complete", "fill")
 
 
 def _as_ragged(segments, name):
@@ -173,7 +177,7 @@ def pack_full_sentences(
     eos_id,
     pad_id,
     separator_id=None,
-    break_mode="fill",
+    break_mode="complete",
     cross_documents=True,
 ):
     """Pack documents (lists of sentences of ids) into `<s> ... </s>` sequences.
@@ -181,18 +185,20 @@ def pack_full_sentences(
     Python reference of `full_sentence_packing_dataset` (same output, same order).
     Each sequence holds `sequence_length - 2` content tokens.
 
-    * `break_mode="fill"` (default): the sentence stream is cut exactly every
-      `sequence_length - 2` tokens, so every sequence is full except the last one
-      of the stream, which is padded. A sentence may continue in the next sequence.
-    * `break_mode="complete"` (fairseq `--sample-break-mode complete`, the
+    * `break_mode="complete"` (default; fairseq `--sample-break-mode complete`, the
       RoBERTa paper's FULL-SENTENCES): sequences hold whole sentences and are
       padded when the next sentence does not fit.
+    * `break_mode="fill"` (fairseq `--sample-break-mode none`): the sentence stream
+      is cut exactly every `sequence_length - 2` tokens, so every sequence is full
+      except the last one of the stream, which is padded. A sentence may continue
+      in the next sequence.
 
-    In both modes a sentence longer than a sequence is split into pieces, never
-    dropped. With `cross_documents=True` a sequence continues into the next
-    document, with `separator_id` (default `eos_id`, i.e. `</s>`) between the two
-    documents; with `cross_documents=False` each document starts a new sequence
-    (fairseq `complete_doc`, used for BART).
+    In both modes a sentence longer than a sequence is split into full pieces, never
+    dropped (fairseq's "complete" keeps it whole, in a block longer than the others).
+    With `cross_documents=True` a sequence continues into the next document, with
+    `separator_id` (default `eos_id`, i.e. `</s>`) between the two documents; with
+    `cross_documents=False` each document starts a new sequence (fairseq `complete_doc`,
+    used for BART).
 
     Args:
         documents: iterable of documents; a document is a list of sentences, a
@@ -200,15 +206,18 @@ def pack_full_sentences(
         sequence_length: output length including `<s>` and `</s>`.
         bos_id, eos_id, pad_id: special ids.
         separator_id: id placed between documents (default `eos_id`).
-        break_mode: "fill" or "complete".
+        break_mode: "complete" or "fill".
         cross_documents: whether a sequence may span two documents.
 
     Returns:
         int32 numpy array [num_sequences, sequence_length].
 
     Example:
-    >>> pack_full_sentences([[[5, 6], [7]], [[8, 9, 10]]], sequence_length=6,
-    ...                     bos_id=0, eos_id=2, pad_id=1).tolist()
+    >>> documents = [[[5, 6], [7]], [[8, 9, 10]]]
+    >>> pack_full_sentences(documents, sequence_length=6, bos_id=0, eos_id=2, pad_id=1).tolist()
+    [[0, 5, 6, 7, 2, 1], [0, 8, 9, 10, 2, 1]]
+    >>> pack_full_sentences(documents, sequence_length=6, bos_id=0, eos_id=2, pad_id=1,
+    ...                     break_mode="fill").tolist()
     [[0, 5, 6, 7, 2, 2], [0, 8, 9, 10, 2, 1]]
     """
     _check_break_mode(break_mode)
@@ -304,7 +313,7 @@ def full_sentence_packing_dataset(
     eos_id,
     pad_id,
     separator_id=None,
-    break_mode="fill",
+    break_mode="complete",
     cross_documents=True,
 ):
     """Full-sentence packing inside tf.data (streaming, checkpointable).
@@ -323,7 +332,7 @@ def full_sentence_packing_dataset(
     >>> ds = tf.data.Dataset.from_tensor_slices(
     ...     (tf.ragged.constant([[5, 6], [7], [8, 9, 10]]), [True, False, True]))
     >>> ds = full_sentence_packing_dataset(ds, sequence_length=6, bos_id=0,
-    ...                                    eos_id=2, pad_id=1)
+    ...                                    eos_id=2, pad_id=1, break_mode="fill")
     >>> [x["token_ids"].numpy().tolist() for x in ds]
     [[0, 5, 6, 7, 2, 2], [0, 8, 9, 10, 2, 1]]
     """
@@ -380,14 +389,13 @@ def _fill_step(capacity, separator_id):
 
 def fill_packing_dataset(documents, *, sequence_length, bos_id, eos_id, pad_id,
                          separator_id=None):
-    """Full-sentence packing in "fill" mode across documents, one scan step per document.
+    """"fill" packing across documents, one scan step per document.
 
     The rows of `full_sentence_packing_dataset(..., break_mode="fill", cross_documents=True)`
-    over the documents' sentences (RoBERTa's FULL-SENTENCES as fairseq's `--sample-break-mode
-    none`): the token stream, with a separator where a document starts after unfinished
-    content, cut every `sequence_length - 2` tokens. Because every piece is full, a whole
-    document can be appended at once: one `scan` step per document instead of per sentence
-    (6.5x more rows per second on the default corpus).
+    over the documents' sentences (fairseq's `--sample-break-mode none`): the token stream,
+    with a separator where a document starts after unfinished content, cut every
+    `sequence_length - 2` tokens. Because every piece is full, a whole document can be
+    appended at once: one `scan` step per document instead of per sentence.
 
     Args:
         documents: `tf.data.Dataset` of a document's token ids: ragged `[sentences, tokens]`
@@ -415,4 +423,129 @@ def fill_packing_dataset(documents, *, sequence_length, bos_id, eos_id, pad_id,
         tf.data.Dataset.from_tensors((tf.zeros([0], tf.int32), tf.constant(True)))
     )
     rows = stream.scan(tf.zeros([0], tf.int32), _fill_step(capacity, separator_id))
+    return _finish_rows(rows.unbatch(), sequence_length, bos_id, eos_id, pad_id)
+
+
+def _complete_step(capacity, separator_id, cross_documents):
+    """The scan step of `complete_packing_dataset` (state = the open row's content).
+
+    A document's sentences are placed in rounds: a round appends to the open row every
+    following sentence that fits and closes the row before the first one that does not;
+    a sentence longer than a row on its own is cut into full rows, its last piece staying
+    open. Each round closes a row, so a document takes as many rounds as it closes rows
+    (plus one), not one step per sentence.
+    """
+
+    def step(buffer, element):
+        document, flush = element
+        lengths = tf.cast(document.row_lengths(), tf.int32)
+        lengths = tf.boolean_mask(lengths, lengths > 0)
+        tokens = tf.cast(document.flat_values, tf.int32)
+        num_sentences = tf.size(lengths)
+        open_length = tf.size(buffer)
+        starts_document = (open_length > 0) & (num_sentences > 0)
+        if cross_documents:
+            # The separator is in the row only if the document's first sentence joins it.
+            separator = tf.cast(starts_document, tf.int32)
+            row_start = tf.constant(0)
+            closed = tf.zeros([0], tf.int32)
+        else:
+            # Each document starts a new row: the open one closes first.
+            separator = tf.constant(0)
+            row_start = tf.where(num_sentences > 0, open_length, 0)
+            closed = tf.zeros([tf.cast(starts_document, tf.int32)], tf.int32)
+        closed_ends = tf.fill(tf.shape(closed), open_length)
+        merged = tf.concat([buffer, tf.fill([separator], separator_id), tokens], 0)
+        sentence_starts = open_length + separator + tf.cumsum(lengths, exclusive=True)
+        sentence_ends = sentence_starts + lengths
+
+        def round_(index, row_start, row_end, closed, closed_ends):
+            fit_end = tf.searchsorted(sentence_ends, [row_start + capacity], side="right")[0]
+            num_fit = tf.maximum(fit_end - index, 0)
+            sentence_start = sentence_starts[index]
+
+            def take():  # the row takes the sentences that fit; it closes if one is left
+                next_index = index + num_fit
+                end = sentence_ends[next_index - 1]
+                more = next_index < num_sentences
+                following = sentence_starts[tf.minimum(next_index, num_sentences - 1)]
+                count = tf.cast(more, tf.int32)
+                return (next_index, tf.where(more, following, row_start),
+                        tf.where(more, following, end),
+                        tf.fill([count], row_start), tf.fill([count], end))
+
+            def close():  # nothing fits: the row closes, the sentence opens the next one
+                return (index, sentence_start, sentence_start,
+                        tf.reshape(row_start, [1]), tf.reshape(row_end, [1]))
+
+            def cut():  # a sentence longer than a row: full pieces, the last one stays open
+                length = lengths[index]
+                num_pieces = (length - 1) // capacity
+                pieces = sentence_start + tf.range(num_pieces) * capacity
+                return (index + 1, sentence_start + num_pieces * capacity,
+                        sentence_start + length, pieces, pieces + capacity)
+
+            index, row_start, row_end, new, new_ends = tf.cond(
+                num_fit > 0, take, lambda: tf.cond(row_end > row_start, close, cut)
+            )
+            return (index, row_start, row_end, tf.concat([closed, new], 0),
+                    tf.concat([closed_ends, new_ends], 0))
+
+        _, row_start, row_end, closed, closed_ends = tf.while_loop(
+            lambda index, *_: index < num_sentences,
+            round_,
+            (tf.constant(0), row_start, open_length, closed, closed_ends),
+            shape_invariants=(tf.TensorShape([]),) * 3 + (tf.TensorShape([None]),) * 2,
+        )
+        # The end of the stream closes the open row.
+        last = tf.cast(flush & (row_end > row_start), tf.int32)
+        closed = tf.concat([closed, tf.fill([last], row_start)], 0)
+        closed_ends = tf.concat([closed_ends, tf.fill([last], row_end)], 0)
+        rows = tf.gather(merged, tf.ragged.range(closed, closed_ends))
+        row_start = tf.where(flush, row_end, row_start)
+        return merged[row_start:row_end], rows
+
+    return step
+
+
+def complete_packing_dataset(documents, *, sequence_length, bos_id, eos_id, pad_id,
+                             separator_id=None, cross_documents=True):
+    """Whole-sentence packing (RoBERTa's FULL-SENTENCES), one scan step per document.
+
+    The rows of `full_sentence_packing_dataset(..., break_mode="complete")`: each row holds
+    whole sentences and is padded when the next sentence does not fit (fairseq's
+    `--sample-break-mode complete`). With `cross_documents=True` a row continues into the
+    next document after a separator (RoBERTa); with `cross_documents=False` each document
+    starts a new row (fairseq `complete_doc`, BART). A sentence longer than a row is cut
+    into full rows, its last piece opening a row like a sentence (fairseq keeps it whole,
+    in a block longer than the others).
+
+    Args:
+        documents: `tf.data.Dataset` of a document's token ids, ragged `[sentences, tokens]`.
+            Empty documents and sentences add nothing.
+        Other arguments: as in `pack_full_sentences`.
+
+    Returns:
+        `tf.data.Dataset` of dicts with `token_ids` and `padding_mask`, int32
+        [sequence_length] each.
+
+    Example:
+    >>> ds = tf.data.Dataset.from_tensor_slices(
+    ...     tf.ragged.constant([[[5, 6], [7]], [[8, 9, 10]]]))
+    >>> ds = complete_packing_dataset(ds, sequence_length=6, bos_id=0, eos_id=2, pad_id=1)
+    >>> [x["token_ids"].numpy().tolist() for x in ds]
+    [[0, 5, 6, 7, 2, 1], [0, 8, 9, 10, 2, 1]]
+    """
+    capacity, separator_id = _capacity_and_separator(sequence_length, eos_id, separator_id)
+
+    def prepare(document):
+        document = tf.cast(document, tf.int32).with_row_splits_dtype(tf.int64)
+        return document, tf.constant(False)
+
+    end = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
+    stream = documents.map(prepare).concatenate(
+        tf.data.Dataset.from_tensors((end, tf.constant(True)))
+    )
+    step = _complete_step(capacity, separator_id, cross_documents)
+    rows = stream.scan(tf.zeros([0], tf.int32), step)
     return _finish_rows(rows.unbatch(), sequence_length, bos_id, eos_id, pad_id)

@@ -9,8 +9,11 @@ removing tokens at the front or the back at random.
 * NSP: with probability 0.5 B is replaced by consecutive sentences of a random DIFFERENT
   document (the original can draw the same document, which labels a true continuation as
   "not next"); the unused sentences of the chunk go back to the stream, as in the
-  original. A one-sentence chunk drawn as IsNext is split inside the sentence (the
-  original always makes it NotNext, skewing the labels). Labels: 0 = IsNext, 1 = NotNext (the
+  original. Only when there is no other document (a corpus or shard of one document) does
+  B come from the same document, never from A or the sentence that follows A (the
+  original's fallback after ten draws of the same document), so the labels stay 50/50.
+  A one-sentence chunk drawn as IsNext is split inside the sentence (the original always
+  makes it NotNext, skewing the labels). Labels: 0 = IsNext, 1 = NotNext (the
   BERT convention, as `next_sentence_labels` in create_pretraining_data.py).
 * SOP: A and B are two consecutive segments of the same document; with probability 0.5
   they are swapped. Labels: 0 = in order, 1 = swapped (ALBERT). A one-sentence chunk is
@@ -18,7 +21,8 @@ removing tokens at the front or the back at random.
 
 It is pure TensorFlow with stateless random ops: the same documents and seed give the same
 pairs, and it runs inside tf.data on a window of documents (negatives for NSP come from
-the other documents of the window).
+the other documents of the window, and from documents that only lend negatives: the
+pipeline passes the previous window's last document that way).
 """
 
 import tensorflow as tf
@@ -29,7 +33,8 @@ from keras_bert_zoo.data.packing import truncated_lengths
 OBJECTIVES = ("nsp", "sop")
 
 
-def _as_documents(documents):
+def _as_documents(documents, num_negative_sources):
+    """(documents without empty sentences and documents, how many sources remain first)."""
     if isinstance(documents, tf.RaggedTensor):
         docs = documents
     else:
@@ -39,7 +44,9 @@ def _as_documents(documents):
     docs = tf.cast(docs, tf.int32)
     # Drop empty sentences, then empty documents.
     docs = tf.ragged.boolean_mask(docs, docs.row_lengths(axis=2) > 0)
-    return tf.ragged.boolean_mask(docs, docs.row_lengths() > 0)
+    nonempty = docs.row_lengths() > 0
+    sources = tf.reduce_sum(tf.cast(nonempty[:num_negative_sources], tf.int32))
+    return tf.ragged.boolean_mask(docs, nonempty), sources
 
 
 def create_sentence_pairs(
@@ -49,6 +56,7 @@ def create_sentence_pairs(
     max_num_tokens,
     short_seq_prob=0.1,
     seed,
+    num_negative_sources=0,
 ):
     """Build NSP or SOP segment pairs from documents.
 
@@ -60,6 +68,9 @@ def create_sentence_pairs(
         short_seq_prob: probability that a document uses a shorter random target length
             (drawn once per document, as in the original).
         seed: int or int tensor [2].
+        num_negative_sources: the first documents only lend B segments to NotNext pairs
+            and start no pair themselves (the pipeline passes the previous window's last
+            document this way).
 
     Returns:
         dict with `tokens_a`, `tokens_b` (int32 `tf.RaggedTensor` [num_pairs, None]) and
@@ -67,7 +78,8 @@ def create_sentence_pairs(
         1 = swapped). A document shorter than the target gives one (shorter) pair; a
         one-sentence document gives a pair split inside the sentence (or, for NSP, with a
         random B), or nothing when it has a single token and no other document is
-        available (NSP) or a single token (SOP).
+        available (NSP) or a single token (SOP). With a single document, NSP's NotNext
+        segments come from the same document, away from A and its continuation.
 
     Example:
     >>> docs = [[[5, 6], [7, 8]], [[20, 21, 22]]]
@@ -81,7 +93,7 @@ def create_sentence_pairs(
         raise ValueError(f"objective={objective!r} is not one of {OBJECTIVES}")
     if max_num_tokens < 2:
         raise ValueError(f"max_num_tokens={max_num_tokens} must be at least 2")
-    docs = _as_documents(documents)
+    docs, num_sources = _as_documents(documents, num_negative_sources)
     seeds = tf.random.experimental.stateless_split(as_seed(seed), num=4)
 
     sentences = docs.values  # [num_sentences, None]
@@ -121,7 +133,12 @@ def create_sentence_pairs(
             # 50/50 for every chunk: a one-sentence chunk whose draw says IsNext is split
             # inside the sentence (the original always makes it NotNext, which skews the
             # labels towards NotNext); one-token sentences can only be NotNext.
-            can_draw = num_documents >= 2
+            # B from another document, or, with none, from the same document outside A and
+            # the sentence after it.
+            other_document = num_documents >= 2
+            first_d, end_d = document_splits[d], document_splits[d + 1]
+            num_before, num_after = chunk_start - first_d, end_d - (a_end + 1)
+            can_draw = other_document | (num_before + num_after > 0)
             splittable = (n == 1) & (lengths[i] >= 2)
             random_next = can_draw & (((n == 1) & ~splittable) | (u[1] < 0.5))
             cut = token_starts[i] + randint(u[0], 1, tf.maximum(lengths[i] - 1, 1))
@@ -133,6 +150,12 @@ def create_sentence_pairs(
             other = (d + 1 + randint(u[2], 0, tf.maximum(num_documents - 2, 0))) % num_documents
             first, end = document_splits[other], document_splits[other + 1]
             start = randint(u[3], first, end - 1)
+            candidate = randint(u[3], 0, tf.maximum(num_before + num_after - 1, 0))
+            same_start = tf.where(
+                candidate < num_before, first_d + candidate, a_end + 1 + candidate - num_before
+            )
+            start = tf.where(other_document, start, same_start)
+            end = tf.where(other_document, end, tf.where(start < chunk_start, chunk_start, end_d))
             target_b = target - (a[1] - a[0])
             stop = tf.searchsorted(token_starts, [token_starts[start] + target_b], side="left")[0]
             stop = tf.clip_by_value(stop, start + 1, end)
@@ -158,10 +181,11 @@ def create_sentence_pairs(
         return step + 1, next_i, chunk_start, current_length, pairs
 
     pairs = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[6])
+    first = document_splits[num_sources]  # sources start no pair
     _, _, _, _, pairs = tf.while_loop(
         lambda step, i, *_: i < num_sentences,
         body,
-        (tf.constant(0), tf.constant(0), tf.constant(0), tf.constant(0), pairs),
+        (tf.constant(0), first, first, tf.constant(0), pairs),
     )
     pairs = pairs.stack()
     pairs = tf.boolean_mask(pairs, pairs[:, 5] > 0)

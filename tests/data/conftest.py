@@ -30,6 +30,7 @@ class WordTokenizer:
     def __init__(self, texts, size=4000):
         words = [w for w, _ in _words(texts).most_common(size - len(SPECIAL_TOKENS))]
         self.vocabulary = SPECIAL_TOKENS + words
+        self.continuation_table = np.zeros(len(self.vocabulary), bool)  # every token a word
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(self.vocabulary), tf.range(len(self.vocabulary), dtype=tf.int32)

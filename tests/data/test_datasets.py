@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_bert_zoo.data.corpora import default_corpus_texts
 from keras_bert_zoo.data.datasets import (
     document_dataset,
     pretraining_dataset,
@@ -12,6 +13,8 @@ from keras_bert_zoo.data.datasets import (
     split_sentences,
     write_static_pretraining_data,
 )
+from keras_bert_zoo.data.packing import pack_full_sentences
+from tests.data.conftest import WordTokenizer
 
 LENGTH, BATCH = 64, 8
 SPECIAL_IDS = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}  # as in conftest.py
@@ -24,13 +27,15 @@ def dataset(objective, corpus_dir, tokenizer, pattern="*.txt", **kwargs):
     kwargs.setdefault("batch_size", BATCH)
     kwargs.setdefault("shuffle_buffer_size", 64)
     kwargs.setdefault("document_window", 8)
+    if objective == "denoising":
+        kwargs.setdefault("continuation_table", tokenizer.continuation_table)
+    kwargs.setdefault("sequence_length", LENGTH)
     return pretraining_dataset(
         objective,
         os.path.join(corpus_dir, pattern),
         tokenize_fn=tokenizer,
         special_ids=ids,
         vocabulary_size=len(tokenizer.vocabulary),
-        sequence_length=LENGTH,
         **kwargs,
     )
 
@@ -88,12 +93,13 @@ def test_element_structure(objective, corpus_dir, word_tokenizer):
     original[np.broadcast_to(rows, used.shape)[used], x["mask_positions"][used]] = y["mask_ids"][
         used
     ]
-    specials = [v for v in (SEQ2SEQ_IDS if objective == "mlm" else SPECIAL_IDS).values()]
-    assert not np.isin(y["mask_ids"][used], specials).any()
+    ids = SEQ2SEQ_IDS if objective == "mlm" else SPECIAL_IDS
+    layout = [ids[role] for role in (("bos", "eos") if objective == "mlm" else ("cls", "sep"))]
+    assert not np.isin(y["mask_ids"][used], layout + [ids["pad"]]).any()  # never masked
     if objective == "mlm":
         assert (original[:, 0] == SEQ2SEQ_IDS["bos"]).all()
-        full = x["padding_mask"].sum(1) == LENGTH  # full-sentence packing fills sequences
-        assert full.all()
+        lengths = x["padding_mask"].sum(1)
+        assert (original[np.arange(BATCH), lengths - 1] == SEQ2SEQ_IDS["eos"]).all()
     else:
         assert (original[:, 0] == SPECIAL_IDS["cls"]).all()
         assert set(y["sentence_label"].tolist()) <= {0, 1}
@@ -368,3 +374,166 @@ def test_documents_across_blocks_of_lines(tmp_path):
                 document = []
     assert len(expected) > 100
     assert [d.numpy() for d in document_dataset(paths)] == expected
+
+
+# ----------------------------------------------------------------------------------------
+# Fidelity to the papers, on real text.
+
+
+def unmasked_rows(ds):
+    """The packed rows of an "mlm" pipeline with the masked tokens put back."""
+    rows = []
+    for x, y in ds.unbatch().as_numpy_iterator():
+        ids = x["token_ids"].copy()
+        used = y["mask_weights"] > 0
+        ids[x["mask_positions"][used]] = y["mask_ids"][used]
+        rows.append(ids)
+    return np.array(rows)
+
+
+def tokenized_documents(path, tokenizer):
+    """Documents -> sentences -> ids, as the pipeline reads and tokenizes them."""
+    documents = []
+    for document in document_dataset([path]):
+        sentences = tokenizer(split_sentences(document)).to_list()
+        documents.append([s for s in sentences if s])
+    return documents
+
+
+def check_sentence_boundaries(rows, documents, separator, pad):
+    """Walk the rows through the documents' sentences: every row holds whole sentences
+    (a separator where a document starts inside a row) and ends at a sentence end, unless
+    it is a full piece of a sentence longer than a row. Returns the number of such pieces."""
+    capacity = rows.shape[1] - 2
+    sentences = [(d, s) for d, document in enumerate(documents) for s in range(len(document))]
+    index, offset, pieces = 0, 0, 0
+    for row in rows:
+        content = row[1 : int((row != pad).sum()) - 1].tolist()
+        first, k = index, 0
+        while k < len(content):
+            d, s = sentences[index]
+            if offset == 0 and s == 0 and k > 0:
+                assert content[k] == separator
+                k += 1
+            sentence = documents[d][s]
+            m = min(len(sentence) - offset, len(content) - k)
+            assert content[k : k + m] == sentence[offset : offset + m]
+            k, offset = k + m, offset + m
+            if offset == len(sentence):
+                index, offset = index + 1, 0
+        if offset:  # the row ends inside a sentence: a full piece of an over-long one
+            d, s = sentences[index]
+            assert index == first and len(content) == capacity < len(documents[d][s])
+            pieces += 1
+    assert index == len(sentences)  # every sentence, once
+    return pieces
+
+
+def corpus_file(tmp_path, name, texts):
+    path = tmp_path / name
+    path.write_text("\n\n".join(t.replace("\n\n", "\n") for t in texts) + "\n")
+    return str(path)
+
+
+def bbc_texts():
+    from keras_bert_zoo.data.corpora import bbc_news
+
+    try:
+        return bbc_news()[0][:20]
+    except ImportError as error:
+        pytest.skip(f"BBC news articles unavailable: {error}")
+
+
+@pytest.mark.parametrize("corpus", ["embedded", "bbc"])
+def test_roberta_rows_are_full_sentences(corpus, word_tokenizer, tmp_path):
+    """RoBERTa's FULL-SENTENCES by default: whole sentences, across documents with a
+    separator; `break_mode="fill"` (fairseq's `none`) cuts the stream into full rows."""
+    texts = default_corpus_texts()[:8] if corpus == "embedded" else bbc_texts()
+    path = corpus_file(tmp_path, "text.txt", texts)
+    kwargs = dict(repeat=False, shuffle_buffer_size=0, batch_size=16)
+    rows = unmasked_rows(dataset("mlm", str(tmp_path), word_tokenizer, pattern="text.txt",
+                                 **kwargs))
+    documents = tokenized_documents(path, word_tokenizer)
+    pad, eos = SEQ2SEQ_IDS["pad"], SEQ2SEQ_IDS["eos"]
+    expected = pack_full_sentences(documents, sequence_length=LENGTH, bos_id=SEQ2SEQ_IDS["bos"],
+                                   eos_id=eos, pad_id=pad, break_mode="complete")
+    np.testing.assert_array_equal(rows, expected)
+    pieces = check_sentence_boundaries(rows, documents, separator=eos, pad=pad)
+    fill = ((rows != pad).sum(1) / LENGTH).mean()
+    print(f"{corpus}: {len(rows)} rows, mean fill {fill:.3f}, {pieces} pieces of long sentences")
+    assert 0.6 < fill < 0.97
+
+    fill_rows = unmasked_rows(dataset("mlm", str(tmp_path), word_tokenizer, pattern="text.txt",
+                                      break_mode="fill", **kwargs))
+    assert ((fill_rows != pad).sum(1)[:-1] == LENGTH).all()  # every row full but the last
+    np.testing.assert_array_equal(
+        fill_rows, pack_full_sentences(documents, sequence_length=LENGTH, break_mode="fill",
+                                       bos_id=SEQ2SEQ_IDS["bos"], eos_id=eos, pad_id=pad))
+
+
+def test_unk_is_masked_and_can_be_excluded(corpus_dir):
+    """[UNK] is a candidate like any word (google-research/bert); `unmaskable_ids` takes it
+    out of the candidates and the replacements."""
+    tokenizer = WordTokenizer(default_corpus_texts()[:60], size=300)  # ~17% [UNK]
+    unk = SEQ2SEQ_IDS["unk"]
+
+    def chosen_and_inserted(**kwargs):
+        ds = dataset("mlm", corpus_dir, tokenizer, pattern="corpus-00000.txt", repeat=False,
+                     shuffle_buffer_size=0, batch_size=32, **kwargs)
+        chosen, inserted = [], []
+        for x, y in ds.as_numpy_iterator():
+            used = y["mask_weights"] > 0
+            chosen.append(y["mask_ids"][used])
+            inserted.append(np.take_along_axis(x["token_ids"], x["mask_positions"], 1)[used])
+        return np.concatenate(chosen), np.concatenate(inserted)
+
+    chosen, _ = chosen_and_inserted()
+    assert 0.1 < (chosen == unk).mean() < 0.25
+    # Every chosen token replaced by a random one: [UNK] is neither chosen nor drawn.
+    chosen, inserted = chosen_and_inserted(unmaskable_ids=[unk], mask_token_rate=0.0,
+                                           random_token_rate=1.0)
+    assert len(chosen) > 1000 and not (chosen == unk).any() and not (inserted == unk).any()
+
+
+@pytest.mark.parametrize("layout", ["alone", "after_a_window"])
+def test_nsp_is_balanced_on_a_one_document_shard(layout, word_tokenizer, tmp_path):
+    """A window holding one document (the end of a shard) gets NotNext segments from the
+    previous window's last document; a shard of one document draws them from itself."""
+    long_document = "\n".join(t.replace("\n\n", "\n") for t in default_corpus_texts()[:150])
+    texts = [long_document] if layout == "alone" else [
+        "A short document. It has two sentences.", "Another short one. Also two.",
+        long_document]
+    corpus_file(tmp_path, "shard.txt", texts)
+    ds = dataset("mlm_nsp", str(tmp_path), word_tokenizer, pattern="shard.txt", repeat=False,
+                 shuffle_buffer_size=0, batch_size=256, document_window=2, sequence_length=32)
+    labels = np.concatenate([y["sentence_label"] for _, y in ds.as_numpy_iterator()])
+    print(f"{layout}: {len(labels)} pairs, NotNext share {labels.mean():.4f}")
+    assert len(labels) > 4000
+    assert abs(labels.mean() - 0.5) < 0.02
+
+
+def test_bart_noise_masks_whole_words(corpus_dir, wordpiece_tokenizer):
+    """BART's noise on whole words by default: the token after a <mask> is never the rest
+    of a word; `noise_unit="token"` cuts words. (Random replacements are off: a random
+    token may be a word piece.)"""
+    table = wordpiece_tokenizer.continuation_table
+    mask = SEQ2SEQ_IDS["mask"]
+
+    def continuations_after_masks(**kwargs):
+        ds = dataset("denoising", corpus_dir, wordpiece_tokenizer, repeat=False,
+                     shuffle_buffer_size=0, batch_size=64, noise_random_token_rate=0.0,
+                     **kwargs)
+        after, masks = 0, 0
+        for x, _ in ds.take(4).as_numpy_iterator():
+            ids = x["encoder_token_ids"]
+            is_mask = ids[:, :-1] == mask
+            after += (is_mask & table[ids[:, 1:]]).sum()
+            masks += is_mask.sum()
+        return after, masks
+
+    after, masks = continuations_after_masks()
+    assert masks > 500 and after == 0
+    after, masks = continuations_after_masks(noise_unit="token")
+    assert after > 0.05 * masks
+    with pytest.raises(ValueError, match="continuation_table"):
+        dataset("denoising", corpus_dir, wordpiece_tokenizer, continuation_table=None)

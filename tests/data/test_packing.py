@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keras_bert_zoo.data.packing import (
+    complete_packing_dataset,
     fill_packing_dataset,
     full_sentence_packing_dataset,
     pack_full_sentences,
@@ -85,7 +86,9 @@ def test_pack_segments_errors():
 
 def test_full_sentence_packing_exact():
     docs = [[[5, 6], [7]], [[8, 9, 10]], [[11, 12, 13, 14, 15, 16, 17, 18, 19]]]
-    fill = pack_full_sentences(docs, sequence_length=6, bos_id=0, eos_id=2, pad_id=1)
+    fill = pack_full_sentences(
+        docs, sequence_length=6, bos_id=0, eos_id=2, pad_id=1, break_mode="fill"
+    )
     assert fill.tolist() == [
         [0, 5, 6, 7, 2, 2],  # the separator </s> between documents
         [0, 8, 9, 10, 2, 2],
@@ -93,16 +96,14 @@ def test_full_sentence_packing_exact():
         [0, 15, 16, 17, 18, 2],
         [0, 19, 2, 1, 1, 1],  # padded only at the very end of the stream
     ]
-    complete = pack_full_sentences(
-        docs, sequence_length=6, bos_id=0, eos_id=2, pad_id=1, break_mode="complete"
-    )
+    complete = pack_full_sentences(docs, sequence_length=6, bos_id=0, eos_id=2, pad_id=1)
     assert complete.tolist() == [
         [0, 5, 6, 7, 2, 1],  # the next document does not fit
         [0, 8, 9, 10, 2, 1],
         [0, 11, 12, 13, 14, 2],  # a sentence longer than a sequence is split
         [0, 15, 16, 17, 18, 2],
         [0, 19, 2, 1, 1, 1],
-    ]
+    ]  # RoBERTa's FULL-SENTENCES, the default
     per_document = pack_full_sentences(
         docs, sequence_length=6, bos_id=0, eos_id=2, pad_id=1, cross_documents=False
     )
@@ -128,7 +129,8 @@ def test_full_sentence_packing_dataset_matches_reference(break_mode, cross_docum
         cross_documents=cross_documents,
     )
     rng = np.random.default_rng(7)
-    corpora = [random_documents(rng) for _ in range(4)] + [[[[]], [[5]]], [[list(range(3, 40))]]]
+    corpora = [random_documents(rng) for _ in range(4)] + [
+        [[[]], [[5]]], [[list(range(3, 40))]], [[list(range(3, 20)), [5, 6]], [[7, 8, 9]]]]
     for docs in corpora:
         expected = pack_full_sentences(docs, **kwargs)
         sentences = [s for d in docs for s in d]
@@ -143,6 +145,16 @@ def test_full_sentence_packing_dataset_matches_reference(break_mode, cross_docum
         assert sorted(content.tolist()) == sorted(t for s in sentences for t in s)
         if break_mode == "fill" and cross_documents and len(expected):
             assert (expected[:-1] != 1).all()  # only the last sequence is padded
+        if break_mode == "complete":
+            # One step per document: the same rows.
+            docs_ds = tf.data.Dataset.from_generator(
+                lambda docs=docs: (tf.ragged.constant(d, dtype=tf.int32, ragged_rank=1)
+                                   for d in docs),
+                output_signature=tf.RaggedTensorSpec([None, None], tf.int32, ragged_rank=1))
+            kwargs_complete = {k: v for k, v in kwargs.items() if k != "break_mode"}
+            rows = [x["token_ids"].numpy()
+                    for x in complete_packing_dataset(docs_ds, **kwargs_complete)]
+            np.testing.assert_array_equal(np.reshape(rows, [-1, 7]), expected)
         if break_mode == "fill" and cross_documents:
             # One step per document: the same rows, from ragged or flat documents.
             for flat in (False, True):

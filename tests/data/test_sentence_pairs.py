@@ -102,9 +102,58 @@ def test_deterministic_and_seed_dependent(pairs_fn):
     assert a["tokens_b"].to_list() != c["tokens_b"].to_list()
 
 
-def test_single_document_has_no_negative():
-    p = create_sentence_pairs([[[1, 2], [3, 4], [5]]], objective="nsp", max_num_tokens=100, seed=0)
-    assert set(p["sentence_label"].numpy().tolist()) <= {0}
+def one_document_pairs(num_sentences=2000, draws=10):
+    """NSP pairs from a lone document (token id = 100 * sentence + position)."""
+    rng = np.random.default_rng(2)
+    document = [list(range(100 * s, 100 * s + int(rng.integers(1, 12))))
+                for s in range(num_sentences)]
+    docs = tf.ragged.constant([document], dtype=tf.int32, ragged_rank=2)
+    fn = tf.function(lambda seed: create_sentence_pairs(
+        docs, objective="nsp", max_num_tokens=40, seed=seed))
+    pairs = []
+    for draw in range(draws):
+        p = fn(tf.constant([draw, 5], tf.int64))
+        pairs += list(zip(p["tokens_a"].to_list(), p["tokens_b"].to_list(),
+                          p["sentence_label"].numpy()))
+    return pairs
+
+
+def test_single_document_draws_not_next_from_itself():
+    """With no other document, NotNext segments come from the same document, never from A
+    or the sentence after it, and the labels stay 50/50."""
+    pairs = one_document_pairs()
+    labels = np.array([label for _, _, label in pairs])
+    assert len(pairs) > 3000
+    assert abs(labels.mean() - 0.5) < 0.03, labels.mean()
+    for a, b, label in pairs:
+        a_sentences = {t // 100 for t in a}
+        b_sentences = {t // 100 for t in b}
+        if label == 0:
+            assert min(b) > max(a)
+            continue
+        # A may have lost tokens to truncation: its visible range is inside the true one.
+        assert not b_sentences & set(range(min(a_sentences), max(a_sentences) + 2))
+
+
+SOURCE = 1_000_000
+
+
+def test_negative_sources_lend_b_segments_only():
+    rng = np.random.default_rng(3)
+    source = [list(range(SOURCE + 100 * s, SOURCE + 100 * s + 5)) for s in range(20)]
+    document = [list(range(100 * s, 100 * s + int(rng.integers(1, 12)))) for s in range(1000)]
+    fn = tf.function(lambda docs: create_sentence_pairs(
+        docs, objective="nsp", max_num_tokens=40, seed=1, num_negative_sources=1))
+    pairs = fn(tf.ragged.constant([source, document], dtype=tf.int32, ragged_rank=2))
+    a, b = pairs["tokens_a"].to_list(), pairs["tokens_b"].to_list()
+    labels = pairs["sentence_label"].numpy()
+    assert len(a) > 150 and abs(labels.mean() - 0.5) < 0.1
+    assert all(x[0] < SOURCE for x in a)  # the source starts no pair
+    assert all((y[0] >= SOURCE) == bool(label) for y, label in zip(b, labels))
+    # An empty source (the first window of a stream) counts as no document.
+    empty = fn(tf.ragged.constant([[], document], dtype=tf.int32, ragged_rank=2))
+    assert abs(empty["sentence_label"].numpy().mean() - 0.5) < 0.1
+    assert all(x[0] < SOURCE for x in empty["tokens_b"].to_list())
 
 
 def test_errors():
