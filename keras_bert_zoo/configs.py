@@ -157,7 +157,7 @@ class FinetuneConfig:
     max_train_examples: int = field(0, "Use only this many training examples (0: all).")
     eval_every: int = field(0, "Also evaluate the dev set every N steps (0: once per epoch).")
     keep_best: str = field("", "Keep the model of the best dev value of this metric (e.g. "
-                           "accuracy, macro_f1, f1, rouge_l; loss-like names are minimized) "
+                           "accuracy, macro_f1, f1, rougeL; losses and mse are minimized) "
                            "instead of the last one; empty: keep the last.")
     overwrite: bool = field(False, "Delete the files of an earlier run in --output_dir (and "
                             "nothing else there) and start afresh, instead of resuming it.")

@@ -1,6 +1,10 @@
 """Fine-tuning: a pretrained backbone + labelled data -> a trained task, dev metrics, files."""
 
+import json
+import math
 import os
+import sys
+import warnings
 
 import keras
 import numpy as np
@@ -238,18 +242,22 @@ def _finetune_tagger(config, strategy, policy):
             learning_rate=config.learning_rate, total_steps=total,
             warmup_steps=int(total * config.warmup_fraction), weight_decay=config.weight_decay))
     inputs = {k: v for k, v in inputs.items() if k in model.input}
-    _fit(model, config, strategy, total, steps_per_epoch,
-         lambda skip: _array_dataset((inputs, labels, weights), config.batch_size,
-                                     config.seed).skip(skip))
     gold = [t for _, t in dev]
-    predicted = predict_word_tags(model, preprocessor.tokenizer, [w for w, _ in dev],
-                                  config.seq_len, default="O")
-    scores = entity_f1(gold, predicted)
-    words = sum(len(t) for t in gold)
-    correct = sum(p == g for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs))
-    metrics = {"entity_f1": scores["f1"], "entity_precision": scores["precision"],
-               "entity_recall": scores["recall"], "word_accuracy": correct / max(words, 1),
-               "tag_names": tag_names, "train_examples": len(train), "dev_examples": len(dev)}
+
+    def evaluate(model):
+        predicted = predict_word_tags(model, preprocessor.tokenizer, [w for w, _ in dev],
+                                      config.seq_len, default="O")
+        scores = entity_f1(gold, predicted)
+        words = sum(len(t) for t in gold)
+        correct = sum(p == g for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs))
+        return {"entity_f1": scores["f1"], "entity_precision": scores["precision"],
+                "entity_recall": scores["recall"], "word_accuracy": correct / max(words, 1)}
+
+    metrics = _fit(model, config, strategy, total, steps_per_epoch,
+                   lambda skip: _array_dataset((inputs, labels, weights), config.batch_size,
+                                               config.seed).skip(skip), evaluate)
+    metrics.update({"tag_names": tag_names, "train_examples": len(train),
+                    "dev_examples": len(dev)})
     return model, preprocessor, metrics
 
 
@@ -278,13 +286,17 @@ def _finetune_qa(config, strategy, policy):
         model.compile(optimizer=create_optimizer(
             learning_rate=config.learning_rate, total_steps=total,
             warmup_steps=int(total * config.warmup_fraction), weight_decay=config.weight_decay))
-    _fit(model, config, strategy, total, steps_per_epoch,
-         lambda skip: _array_dataset((features.inputs, features.labels), config.batch_size,
-                                     config.seed).skip(skip))
     dev_features = squad_features(dev, preprocessor, doc_stride=config.seq_len // 2)
-    out = model.predict(dev_features.inputs, verbose=0, batch_size=config.batch_size)
-    answers = decode_answers(dev_features, out["start_logits"], out["end_logits"], dev)
-    metrics = squad_evaluate(dev, {e.id: a.text for e, a in zip(dev, answers)})
+
+    def evaluate(model):
+        out = model.predict(dev_features.inputs, verbose=0, batch_size=config.batch_size)
+        answers = decode_answers(dev_features, out["start_logits"], out["end_logits"], dev)
+        return squad_evaluate(dev, {e.id: a.text for e, a in zip(dev, answers)})
+
+    metrics = _fit(model, config, strategy, total, steps_per_epoch,
+                   lambda skip: _array_dataset((features.inputs, features.labels),
+                                               config.batch_size, config.seed).skip(skip),
+                   evaluate)
     metrics.update({"train_examples": len(train), "dev_examples": len(dev),
                     "train_windows": windows})
     return model, preprocessor, metrics
@@ -321,22 +333,237 @@ def _finetune_seq2seq(config, strategy, policy):
                              drop_remainder=True)
         return ds.repeat().skip(skip)
 
-    _fit(model, config, strategy, total, steps_per_epoch, make_dataset)
-    generated = model.generate(dev[columns[0]], max_length=config.target_len - 2)
-    metrics = rouge(list(generated), dev[columns[1]])
-    metrics.update({"train_examples": len(sources), "dev_examples": len(dev[columns[0]]),
-                    "examples": [{"source": s_[:200], "target": t, "generated": g}
-                                 for s_, t, g in list(zip(dev[columns[0]], dev[columns[1]],
-                                                          generated))[:5]]})
+    def evaluate(model):  # generates the dev targets: slower than the other tasks
+        generated = model.generate(dev[columns[0]], max_length=config.target_len - 2)
+        metrics = rouge(list(generated), dev[columns[1]])
+        metrics["examples"] = [{"source": s_[:200], "target": t, "generated": g}
+                               for s_, t, g in list(zip(dev[columns[0]], dev[columns[1]],
+                                                        generated))[:5]]
+        return metrics
+
+    metrics = _fit(model, config, strategy, total, steps_per_epoch, make_dataset, evaluate)
+    metrics.update({"train_examples": len(sources), "dev_examples": len(dev[columns[0]])})
     return model, preprocessor, metrics
 
 
-def _fit(model, config, strategy, total, steps_per_epoch, make_dataset):
-    fit_resumable(model, make_dataset, output_dir=config.output_dir, max_steps=total,
-                  checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
-                  log_every=max(1, min(50, steps_per_epoch)),
-                  tokens_per_step=config.batch_size * config.seq_len, strategy=strategy,
-                  verbose=config.verbose)
+# The dev metrics of each task, evaluated after every epoch (and every --eval_every steps),
+# logged as `dev_<name>` and the names --keep_best accepts. Classification is keyed by its
+# problem type.
+DEV_METRICS = {
+    "single_label": ("accuracy", "macro_f1"),
+    "multi_label": ("micro_f1", "exact_match"),
+    "regression": ("pearson", "spearman", "mse"),
+    "tag": ("entity_f1", "entity_precision", "entity_recall", "word_accuracy"),
+    "qa": ("exact_match", "f1"),
+    "seq2seq": ("rouge1", "rouge2", "rougeL"),
+}
+
+
+def dev_metric_names(config):
+    """The dev metrics `config.task` (and its `problem_type`) reports, in logging order."""
+    return DEV_METRICS[config.task if config.task in DEV_METRICS else config.problem_type]
+
+
+def lower_is_better(name):
+    """Whether a smaller value of dev metric `name` is better (losses and errors)."""
+    return "loss" in name or name in ("mse",)
+
+
+def check_keep_best(config, names=None):
+    """Raises ValueError unless `config.keep_best` is empty or one of the task's dev metrics."""
+    names = dev_metric_names(config) if names is None else names
+    if config.keep_best and config.keep_best not in names:
+        kind = (f"--task={config.task}" if config.task in DEV_METRICS else
+                f"--task={config.task} --problem_type={config.problem_type}")
+        raise ValueError(f"--keep_best={config.keep_best!r} is not a dev metric of {kind}; "
+                         f"choose one of {', '.join(names)}")
+
+
+def _improves(value, best, lower):
+    """Whether dev `value` beats the best so far (a dict with `value`, or None); NaN never does,
+    and a tie keeps the earlier model."""
+    if best is None:
+        return True
+    if math.isnan(value):
+        return False
+    if math.isnan(best["value"]):
+        return True
+    return value < best["value"] if lower else value > best["value"]
+
+
+class _DevEvaluator(keras.callbacks.Callback):
+    """Evaluates the dev set at every epoch end and every `eval_every` steps.
+
+    Each evaluation appends `{"step": s, "dev_<name>": value, ...}` to metrics.jsonl, writes the
+    same scalars to TensorBoard (logs/dev, beside the training curves of the same names) and
+    prints one line. With `keep_best`, an improvement is saved to best.keras and best.json,
+    which a resumed run reads back; evaluations already in metrics.jsonl are not redone.
+
+    Evaluation predicts in inference mode between training steps and draws no randomness, so
+    training follows the same trajectory with or without it, resumed or not. Mid-run
+    evaluations run after the step's own logging (at the next batch or Keras epoch boundary);
+    the last step's runs in `finish`, after `fit_resumable` has returned.
+    """
+
+    def __init__(self, model, evaluate, *, output_dir, names, steps_per_epoch, eval_every,
+                 max_steps, keep_best, chief, verbose):
+        super().__init__()
+        self.set_model(model)
+        self.evaluate, self.names, self.keep_best = evaluate, names, keep_best
+        self.steps_per_epoch, self.eval_every = steps_per_epoch, eval_every
+        self.max_steps = max_steps
+        self.output_dir, self.chief = output_dir, chief
+        self.quiet = verbose in (0, "0")
+        # With a progress line drawn in place (as fit_resumable's verbose=1), end it first.
+        self.in_place = verbose in (1, "1") or (verbose == "auto" and sys.stdout.isatty())
+        self.best_path = os.path.join(output_dir, "best.keras")
+        self.best_json = os.path.join(output_dir, "best.json")
+        # Read on every worker: a multi-worker run shares its output directory (it resumes
+        # from the same checkpoints), and every worker must take the same evaluations.
+        self.done = self._evaluated_steps()
+        self.best = self._read_best() if keep_best else None
+        self.best_weights = None  # a non-chief worker's copy of the best weights
+        self.results = {}  # step -> dev metrics, of the last and the best evaluation
+        self.writer = None
+        self.step = self.begin = 0
+        self.pending = None
+
+    def _evaluated_steps(self):
+        path = os.path.join(self.output_dir, "metrics.jsonl")
+        steps = set()
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:  # a line torn by a crash
+                        continue
+                    if isinstance(record, dict) and any(k.startswith("dev_") for k in record):
+                        steps.add(record.get("step"))
+        return steps
+
+    def _read_best(self):
+        if not os.path.exists(self.best_json):
+            return None
+        with open(self.best_json, encoding="utf-8") as f:
+            best = json.load(f)
+        return best if best.get("metric") == self.keep_best else None
+
+    def due(self, step):
+        return step > 0 and step not in self.done and (
+            step % self.steps_per_epoch == 0 or (self.eval_every and step % self.eval_every == 0))
+
+    def resume_at(self, step):
+        """Sets the step training starts from (fit_resumable's, given to `make_dataset`)."""
+        self.step = step
+
+    def on_train_begin(self, logs=None):
+        if self.due(self.step):  # a crash came between this step's checkpoint and evaluation
+            self._run(self.step, after_progress=False)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.begin = batch
+        self._flush()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += batch - self.begin + 1  # as fit_resumable counts
+        if self.due(self.step) and self.step < self.max_steps:  # the last step: `finish`
+            self.pending = self.step
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._flush()
+
+    def _flush(self):
+        if self.pending is not None:
+            step, self.pending = self.pending, None
+            self._run(step, after_progress=True)
+
+    def _run(self, step, after_progress):
+        result = self.evaluate(self.model)
+        scalars = {name: float(result[name]) for name in self.names if name in result}
+        improved = False
+        if self.keep_best:
+            if self.keep_best not in scalars:
+                raise ValueError(f"--keep_best={self.keep_best!r} is not among the dev "
+                                 f"metrics {', '.join(scalars)}; choose one of them")
+            value = scalars[self.keep_best]
+            improved = _improves(value, self.best, lower_is_better(self.keep_best))
+            if improved:
+                self.best = {"step": step, "metric": self.keep_best, "value": value}
+                if self.chief:  # best.json last: it never names a model not yet saved
+                    save_atomic(self.model, self.best_path)
+                    write_json_atomic(self.best_json, self.best)
+                else:
+                    self.best_weights = self.model.get_weights()
+        keep = {step} | ({self.best["step"]} if self.best else set())
+        self.results = {s: r for s, r in self.results.items() if s in keep}
+        self.results[step] = result
+        self.done.add(step)
+        if self.chief:
+            self._log(step, scalars, improved, after_progress)
+
+    def _log(self, step, scalars, improved, after_progress):
+        with open(os.path.join(self.output_dir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps({"step": step, **{f"dev_{k}": v for k, v in scalars.items()}})
+                    + "\n")
+        if self.writer is None:
+            self.writer = tf.summary.create_file_writer(
+                os.path.join(self.output_dir, "logs", "dev"))
+        with self.writer.as_default(step=step):
+            for name, value in scalars.items():
+                tf.summary.scalar(name, value)
+        self.writer.flush()
+        if not self.quiet:
+            line = f"dev @ step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())
+            line += " (best)" if improved else ""
+            print(("\n" if after_progress and self.in_place else "") + line, flush=True)
+
+    def finish(self, step):
+        """Evaluates the model at `step` (the run's last) unless done, puts the kept model's
+        weights in place, and returns its dev metrics with `step` (and the best's record)."""
+        if step not in self.done or (self.keep_best and self.best is None):
+            self._run(step, after_progress=False)  # (no best: best.json was removed)
+        if not self.keep_best:
+            kept, extra = step, {}
+        else:
+            kept = self.best["step"]
+            extra = {"best_step": kept, "keep_best": self.keep_best,
+                     "best_value": self.best["value"]}
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+            elif kept != step:
+                if not os.path.exists(self.best_path):
+                    raise FileNotFoundError(
+                        f"{self.best_json} names step {kept} but {self.best_path} is missing; "
+                        "rerun with --overwrite to train afresh")
+                with warnings.catch_warnings():  # the .keras files hold no optimizer state
+                    warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+                    self.model.load_weights(self.best_path)
+        result = self.results.get(kept)
+        if result is None:  # evaluated before a restart
+            result = self.evaluate(self.model)
+        return {**result, "step": kept, **extra}
+
+
+def _fit(model, config, strategy, total, steps_per_epoch, make_dataset, evaluate):
+    """Trains `model` to step `total` with dev evaluations; returns the dev metrics of the kept
+    model (the best by `config.keep_best`, else the last) with its `step`."""
+    names = dev_metric_names(config)
+    evaluator = _DevEvaluator(model, evaluate, output_dir=config.output_dir, names=names,
+                              steps_per_epoch=steps_per_epoch, eval_every=config.eval_every,
+                              max_steps=total, keep_best=config.keep_best,
+                              chief=is_chief(strategy), verbose=config.verbose)
+
+    def dataset(skip):  # fit_resumable asks for the stream from the step it resumes at
+        evaluator.resume_at(skip)
+        return make_dataset(skip)
+
+    step = fit_resumable(model, dataset, output_dir=config.output_dir, max_steps=total,
+                         checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
+                         log_every=max(1, min(50, steps_per_epoch)),
+                         tokens_per_step=config.batch_size * config.seq_len, strategy=strategy,
+                         verbose=config.verbose, callbacks=[evaluator])
+    return evaluator.finish(step)
 
 
 def _save(config, strategy, model, preprocessor, metrics):
@@ -348,7 +575,8 @@ def _save(config, strategy, model, preprocessor, metrics):
 
 # What a fine-tuning run writes in its output directory besides finetune_config.json.
 OWNED_ENTRIES = ("checkpoints", "logs", "metrics.jsonl", "model.keras", "model.keras.tmp.keras",
-                 "tokenizer", "metrics.json", "metrics.json.tmp")
+                 "tokenizer", "metrics.json", "metrics.json.tmp", "best.keras",
+                 "best.keras.tmp.keras", "best.json", "best.json.tmp")
 
 
 def prepare_output_dir(config, strategy):
@@ -362,13 +590,18 @@ def prepare_output_dir(config, strategy):
 def finetune(config):
     """Fine-tunes the task of `config.task`; returns a summary dict.
 
-    Writes OUTPUT_DIR/model.keras, OUTPUT_DIR/tokenizer/ (tokenizer files and the
-    preprocessor's config), OUTPUT_DIR/metrics.json, the training checkpoints/logs and
-    OUTPUT_DIR/finetune_config.json, against which a rerun is checked.
+    The dev set is evaluated after every epoch and every `config.eval_every` steps (dev_ lines
+    in OUTPUT_DIR/metrics.jsonl, TensorBoard OUTPUT_DIR/logs/dev). Writes
+    OUTPUT_DIR/model.keras (the best model by `config.keep_best`, kept meanwhile in
+    OUTPUT_DIR/best.keras and best.json, else the last), OUTPUT_DIR/tokenizer/ (tokenizer files
+    and the preprocessor's config), OUTPUT_DIR/metrics.json (the dev metrics of that model and
+    the `step` it is from), the training checkpoints/logs and OUTPUT_DIR/finetune_config.json,
+    against which a rerun is checked.
     """
     from keras_bert_zoo.tasks import TextClassifier
 
     config.validate()
+    check_keep_best(config)
     strategy = get_strategy(config.strategy)
     prepare_output_dir(config, strategy)
     keras.utils.set_random_seed(config.seed)
@@ -415,11 +648,14 @@ def finetune(config):
                                     seed=config.seed, repeat=True)
         return ds.skip(skip)
 
-    _fit(model, config, strategy, total, steps_per_epoch, make_dataset)
     dev_ds = classification_dataset(preprocessor, dx, texts_pair=dp,
                                      batch_size=config.batch_size)
-    logits = model.predict(dev_ds, verbose=0)
-    metrics = classification_metrics(config.problem_type, logits, dev_labels, class_names)
+
+    def evaluate(model):
+        logits = model.predict(dev_ds, verbose=0)
+        return classification_metrics(config.problem_type, logits, dev_labels, class_names)
+
+    metrics = _fit(model, config, strategy, total, steps_per_epoch, make_dataset, evaluate)
     metrics.update({"task": config.task, "train_examples": len(tx), "dev_examples": len(dx),
                     "steps": total, "class_names": class_names})
     _save(config, strategy, model, preprocessor, metrics)
