@@ -192,14 +192,18 @@ def new_version_dir(base, version=None):
     return os.path.join(base, str(version))
 
 
-def export_saved_model(task_model, preprocessor, path, *, pair=None, warmup_texts=None,
-                       overwrite=True, **options):
+def export_saved_model(task_model, preprocessor=None, path=None, *, pair=None,
+                       warmup_texts=None, overwrite=True, **options):
     """Writes a SavedModel whose `serving_default` signature takes raw `tf.string` texts.
+
+    `export_saved_model(task, path)` uses the task's own preprocessor;
+    `export_saved_model(task, preprocessor, path)` the one given.
 
     Args:
         task_model: a trained `TextClassifier`, `TokenTagger`, `SpanQuestionAnswerer`,
             `Seq2SeqGenerator` or `TextEmbedder`.
-        preprocessor: the `keras_bert_zoo.tokenizers.Preprocessor` used in training.
+        preprocessor: the `keras_bert_zoo.tokenizers.Preprocessor` used in training; default:
+            `task_model.preprocessor`.
         path: destination directory, written atomically (to a temporary sibling, then
             renamed) with the permissions the umask gives new files; an existing one is
             replaced unless `overwrite=False`. For TF Serving's numbered versions, pass
@@ -239,6 +243,16 @@ def export_saved_model(task_model, preprocessor, path, *, pair=None, warmup_text
     from keras_bert_zoo.tasks.embedder import TextEmbedder
     from keras_bert_zoo.tasks.seq2seq import Seq2SeqGenerator
 
+    if path is None and isinstance(preprocessor, (str, os.PathLike)):
+        preprocessor, path = None, preprocessor
+    if path is None:
+        raise TypeError("export_saved_model needs a destination: "
+                        "export_saved_model(task, path)")
+    if preprocessor is None:
+        preprocessor = getattr(task_model, "preprocessor", None)
+        if preprocessor is None:
+            raise ValueError(f"this {type(task_model).__name__} has no preprocessor; pass one: "
+                             "export_saved_model(task, preprocessor, path)")
     builders = ((Seq2SeqGenerator, build_seq2seq_module), (TextEmbedder, build_embedder_module),
                 (TokenTagger, build_tagger_module), (SpanQuestionAnswerer, build_qa_module))
     for task_type, build in builders:

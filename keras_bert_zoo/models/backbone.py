@@ -63,3 +63,40 @@ class Backbone(keras.Model):
         if "dtype" in config and isinstance(config["dtype"], dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+    @classmethod
+    def from_preset(cls, handle, *, random_init=False, dtype=None, download=None, **kwargs):
+        """Builds a backbone from a model handle (see `keras_bert_zoo.models.loading`).
+
+        Args:
+            handle: a local Hugging Face model directory, a directory written by this package
+                (pretraining, conversion or fine-tuning run), `hf://org/name`, or a preset
+                name from `list_presets()` (random weights: needs `random_init=True`).
+            random_init: allow a preset name (presets carry no weights).
+            dtype: a dtype policy name, e.g. "mixed_float16".
+            download: `repo_id -> directory` for `hf://` handles (default
+                `huggingface_hub.snapshot_download`).
+            **kwargs: preset names only: constructor arguments overriding the preset's.
+
+        Example::
+
+            backbone = BertBackbone.from_preset("path/to/all-MiniLM-L6-v2")
+        """
+        from keras_bert_zoo.models import loading
+
+        if loading.is_preset_name(handle):
+            loading.check_preset(handle, random_init)
+            from keras_bert_zoo.models import build
+
+            backbone = build(handle, **kwargs)
+            backbone = loading.with_dtype(backbone, dtype)
+        else:
+            if kwargs:
+                raise TypeError(f"unexpected arguments for a model directory: "
+                                f"{', '.join(sorted(kwargs))} (only preset names take overrides)")
+            directory = loading.resolve_handle(handle, download)
+            backbone, _ = loading.load_backbone(directory, dtype=dtype, with_preprocessor=False)
+        if not isinstance(backbone, cls):
+            raise ValueError(f"{handle!r} holds a {type(backbone).__name__}, not a "
+                             f"{cls.__name__}; use Backbone.from_preset to accept any family")
+        return backbone

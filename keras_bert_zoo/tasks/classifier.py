@@ -1,10 +1,12 @@
 """Sentence and sentence-pair classification (and regression) from the [CLS] / <s> / </s> state."""
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_bert_zoo.layers.embeddings import truncated_normal
-from keras_bert_zoo.tasks.task import Task
+from keras_bert_zoo.tasks.task import Task, _as_list, _is_strings
 
 PROBLEM_TYPES = ("single_label", "multi_label", "regression")
 
@@ -54,6 +56,17 @@ class TextClassifier(Task):
             "regression" (one real-valued output, STS-B style).
         dropout: dropout before the output projection.
         decoder_start_id: BART only: the decoder start token (`</s>` = 2 in BART's vocabulary).
+        preprocessor: optional `keras_bert_zoo.tokenizers.Preprocessor`: `fit`, `evaluate`
+            and `predict` then take raw texts (pairs as a tuple of two lists) and labels as
+            ints or as `class_names`, and `save()` keeps the vocabulary.
+
+    The keras-hub flow on a trained model directory (or `hf://org/name`)::
+
+        model = TextClassifier.from_preset("all-MiniLM-L6-v2/", num_classes=2,
+                                           sequence_length=128)
+        model.compile()  # default loss, accuracy, AdamW 5e-5
+        model.fit(texts, labels)
+        model.predict(["a new text"])
 
     Example:
     >>> from keras_bert_zoo.models import BertBackbone
@@ -66,7 +79,7 @@ class TextClassifier(Task):
     """
 
     def __init__(self, backbone, num_classes, class_names=None, problem_type="single_label",
-                 dropout=0.1, decoder_start_id=2, **kwargs):
+                 dropout=0.1, decoder_start_id=2, preprocessor=None, **kwargs):
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type={problem_type!r}; choose one of {PROBLEM_TYPES}")
         if problem_type == "regression" and num_classes != 1:
@@ -111,8 +124,8 @@ class TextClassifier(Task):
             else:
                 x = self.pooler(self.head_dropout(features["sequence_output"][:, 0, :]))
         logits = self.output_dense(self.head_dropout(x))
-        super().__init__(inputs=inputs, outputs=logits,
-                         backbone_dtype=backbone.dtype_policy, **kwargs)
+        super().__init__(inputs=inputs, outputs=logits, backbone_dtype=backbone.dtype_policy,
+                         preprocessor=preprocessor, **kwargs)
 
         # === Config ===
         self.num_classes = num_classes
@@ -128,6 +141,106 @@ class TextClassifier(Task):
         if self.problem_type == "regression":
             return keras.losses.MeanSquaredError()
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def encode_labels(self, y):
+        """Class names (single-label), or lists of them (multi-label), -> label ids / rows."""
+        if self.problem_type == "multi_label" and isinstance(y, (list, tuple)) and y and \
+                isinstance(y[0], (list, tuple, set)):
+            index = self._class_index()
+            hot = np.zeros((len(y), self.num_classes), "float32")
+            for i, row in enumerate(y):
+                self._check_names(row, index)
+                hot[i, [index[name] for name in row]] = 1.0
+            return hot
+        if not _is_strings(y):
+            return np.asarray(y)
+        if self.problem_type != "single_label":
+            raise ValueError(f"string labels need problem_type='single_label' (or lists of "
+                             f"class names for 'multi_label'); got {self.problem_type!r}")
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in _as_list(y)]
+        index = self._class_index()
+        self._check_names(names, index)
+        return np.array([index[name] for name in names], "int32")
+
+    def _class_index(self):
+        if self.class_names is None:
+            raise ValueError("labels are class names but this TextClassifier has no "
+                             "class_names; pass class_names=[...] (one per class) or integer "
+                             "labels")
+        return {name: i for i, name in enumerate(self.class_names)}
+
+    def _check_names(self, names, index):
+        unknown = sorted(set(names) - set(index))
+        if unknown:
+            raise ValueError(f"unknown label {', '.join(map(repr, unknown[:5]))}; known "
+                             f"class_names: {self.class_names}")
+
+    def _label_lookup(self):
+        self._class_index()  # raises without class names
+        if self.problem_type != "single_label":
+            raise ValueError("string labels in a dataset need problem_type='single_label'")
+        names = list(self.class_names)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(names),
+                                                tf.range(len(names), dtype=tf.int32)),
+            default_value=-1,
+        )
+
+        def lookup(features, labels, *rest):
+            ids = table.lookup(labels)
+            check = tf.debugging.assert_non_negative(
+                ids, message=f"a label is not among class_names {names}")
+            with tf.control_dependencies([check]):
+                ids = tf.identity(ids)
+            return (features, ids, *rest)
+
+        return lookup
+
+    @classmethod
+    def from_preset(cls, handle, *, num_classes=None, sequence_length=None,
+                    random_init=False, dtype=None, download=None, **kwargs):
+        """A classifier with the backbone and the matching preprocessor of a model handle.
+
+        Args:
+            handle: a local Hugging Face model directory, a directory written by this package
+                (pretraining or conversion: a new head on its backbone; fine-tuning run: the
+                saved classifier, or a new head when `num_classes` differs), `hf://org/name`,
+                or a preset name (random weights, no preprocessor: needs `random_init=True`).
+            num_classes: number of labels; required unless the handle holds a classifier.
+            sequence_length: length of the preprocessor's outputs.
+            random_init: allow a preset name (presets carry no weights).
+            dtype: a dtype policy name for the backbone, e.g. "mixed_float16".
+            download: `repo_id -> directory` for `hf://` handles.
+            **kwargs: `TextClassifier` arguments (`class_names`, `problem_type`, `dropout`).
+        """
+        from keras_bert_zoo.models import Backbone, loading
+
+        if loading.is_preset_name(handle):
+            backbone = Backbone.from_preset(handle, random_init=random_init, dtype=dtype)
+            return cls(backbone, num_classes=cls._need_classes(num_classes, kwargs), **kwargs)
+        directory = loading.resolve_handle(handle, download)
+        if loading.layout(directory) == "task":
+            task = loading.load_task(directory)
+            same = num_classes in (None, getattr(task, "num_classes", None)) and not kwargs
+            if isinstance(task, cls) and same and dtype is None:
+                if task.preprocessor is None or sequence_length is not None:
+                    task.preprocessor = loading.load_preprocessor_from(directory,
+                                                                       sequence_length)
+                return task
+        backbone, preprocessor = loading.load_backbone(directory, sequence_length=sequence_length,
+                                                       dtype=dtype)
+        return cls(backbone, num_classes=cls._need_classes(num_classes, kwargs),
+                   preprocessor=preprocessor, **kwargs)
+
+    @staticmethod
+    def _need_classes(num_classes, kwargs):
+        if num_classes is not None:
+            return num_classes
+        if kwargs.get("problem_type") == "regression":
+            return 1
+        if kwargs.get("class_names"):
+            return len(kwargs["class_names"])
+        raise ValueError("TextClassifier.from_preset needs num_classes= (or class_names=)")
 
     def default_metrics(self):
         if self.problem_type == "multi_label":

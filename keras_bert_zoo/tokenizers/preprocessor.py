@@ -152,6 +152,31 @@ class Preprocessor(keras.layers.Layer):
         config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
         return cls(**config)
 
+    @classmethod
+    def from_preset(cls, handle, *, sequence_length=None, download=None):
+        """The preprocessor of a model handle (see `keras_bert_zoo.models.loading`).
+
+        Args:
+            handle: a local Hugging Face model directory, a directory written by this package
+                or `hf://org/name`. Preset names carry no vocabulary and are refused.
+            sequence_length: output length; default: the handle's (or its tokenizer's
+                `model_max_length`, capped at the backbone's limit).
+            download: `repo_id -> directory` for `hf://` handles.
+
+        Example::
+
+            preprocessor = Preprocessor.from_preset("path/to/all-MiniLM-L6-v2",
+                                                    sequence_length=128)
+        """
+        from keras_bert_zoo.models import loading
+
+        if loading.is_preset_name(handle):
+            raise ValueError(f"{handle!r} is a preset: an architecture without a vocabulary; "
+                             "pass a model directory or hf://org/name, or build a "
+                             "Preprocessor from a tokenizer you trained")
+        directory = loading.resolve_handle(handle, download)
+        return loading.load_preprocessor_handle(directory, sequence_length)
+
     def save(self, directory):
         """Writes the tokenizer files and `preprocessor_config.json` into `directory`."""
         self.tokenizer.save(directory)
