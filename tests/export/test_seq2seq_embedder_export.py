@@ -93,6 +93,7 @@ def in_memory_embeddings(model, preprocessor, texts):
     return model(preprocessor(tf.constant(texts)))["embedding"].numpy()
 
 
+@pytest.mark.slow
 def test_exports_serve_in_a_fresh_process_like_the_in_memory_models(tmp_path):
     model = seq2seq_model()
     bert, bert_preprocessor = bert_embedder()

@@ -178,6 +178,7 @@ def test_greedy_equals_uncached_argmax_decoding():
     np.testing.assert_array_equal(jit, got)
 
 
+@pytest.mark.slow
 def test_stops_at_end_of_sequence_per_example_and_respects_max_length(copy_model):
     model, _ = copy_model
     sources = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15], [16, 17, 18, 19]]
@@ -280,6 +281,7 @@ def test_length_penalty_changes_the_chosen_output():
 # Learning.
 
 
+@pytest.mark.slow
 def test_learns_to_copy_with_greedy_and_beam_search(copy_model):
     model, train = copy_model
     held_out = random_sequences(np.random.default_rng(100), 100, exclude=train)
@@ -287,6 +289,7 @@ def test_learns_to_copy_with_greedy_and_beam_search(copy_model):
     assert exact_match(model, lambda s: s, held_out, sampler="beam", num_beams=3) >= 0.95
 
 
+@pytest.mark.slow
 def test_learns_to_reverse_with_greedy_and_beam_search():
     reverse = lambda s: s[::-1]  # noqa: E731
     # Width 64: at width 32 reversal was learned on only one or two of four seeds (the others

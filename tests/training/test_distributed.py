@@ -80,6 +80,7 @@ def single_device(data):
     return load(data / "single.npz")
 
 
+@pytest.mark.slow
 def test_mirrored_two_devices_equals_single_device(data, single_device):
     out = data / "mirrored"
     log = str(data / "mirrored.log")
@@ -92,6 +93,7 @@ def test_mirrored_two_devices_equals_single_device(data, single_device):
     assert [r["step"] for r in records] == [3, 6]
 
 
+@pytest.mark.slow
 def test_mirrored_mixed_bfloat16_with_xla(data):
     out = data / "bf16"
     log = str(data / "bf16.log")
@@ -216,6 +218,7 @@ def check_skipped_overflow(state):
     assert after["max_update"] > 0 and after["iterations"] == before["iterations"] + 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mirrored", "mirrored_xla"])
 def test_mirrored_mixed_float16_equals_single_device(float16_runs, name):
     weights, state = float16_runs[name]
