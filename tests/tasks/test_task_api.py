@@ -226,10 +226,12 @@ def test_hf_handles_fail_offline_with_one_line(monkeypatch):
         TextClassifier.from_preset("hf://org/name", num_classes=2, download=offline)
     assert "\n" not in str(info.value)
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # not installed
-    with pytest.raises(OSError, match=r"'hf://org/name'.*(ModuleNotFound|Import)Error.*local directory"):
-        Backbone.from_preset("hf://org/name")
+    offline_error = r"'hf://org/name'.*(ModuleNotFound|Import)Error.*local directory"
+    with pytest.raises(OSError, match=offline_error):
+        Backbone.from_preset("hf://org/name")  # offline: no hub package, nothing downloaded
     seen = []
-    assert loading.resolve_handle("hf://org/name/", lambda r: seen.append(r) or "/x") == "/x"
+    inject = lambda r: seen.append(r) or "/x"  # noqa: E731  (an injected download, offline)
+    assert loading.resolve_handle("hf://org/name/", inject) == "/x"
     assert seen == ["org/name"]
 
 
