@@ -19,6 +19,7 @@ PRECISIONS = {
     "mixed_bfloat16": "mixed_bfloat16",
 }
 FINETUNE_TASKS = ("classify", "pair", "tag", "qa", "seq2seq")
+PADDINGS = ("auto", "longest", "fixed")
 
 
 def field(default, help, *, choices=None, flag=True):  # noqa: A002 (absl's argument name)
@@ -142,7 +143,12 @@ class FinetuneConfig:
                               "the target.")
     problem_type: str = field("single_label", "Classification kind.",
                               choices=("single_label", "multi_label", "regression"))
-    seq_len: int = field(128, "Sequence length.")
+    seq_len: int = field(128, "Maximum sequence length; longer texts are truncated.")
+    padding: str = field("auto", "Pad each batch to its longest text, with batches grouped by "
+                         "length (longest), or every batch to --seq_len (fixed); auto: fixed "
+                         "on TPUs, longest elsewhere.", choices=PADDINGS)
+    pad_to_multiple_of: int = field(8, "With --padding=longest, round each batch's length up "
+                                    "to a multiple of this (bounds the number of shapes).")
     target_len: int = field(32, "seq2seq: target length in tokens (with <s>, </s>).")
     batch_size: int = field(32, "Global batch size.")
     epochs: int = field(3, "Epochs.")
@@ -178,7 +184,9 @@ class FinetuneConfig:
                              "--task=classify")
         if self.dataset:
             _check_choice("dataset", self.dataset, ("tweets", "bbc"))
-        _check_positive(self, ("seq_len", "batch_size", "epochs", "checkpoint_every"))
+        _check_positive(self, ("seq_len", "batch_size", "epochs", "checkpoint_every",
+                               "pad_to_multiple_of"))
+        _check_choice("padding", self.padding, PADDINGS)
         if self.eval_every < 0:
             raise ValueError(f"--eval_every={self.eval_every} must be 0 (once per epoch) or "
                              "positive")
@@ -190,6 +198,13 @@ class FinetuneConfig:
                       ("single_label", "multi_label", "regression"))
         _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
         _check_choice("strategy", self.strategy, STRATEGIES)
+
+    def resolved_padding(self):
+        """"fixed" or "longest": what --padding=auto means for --strategy (XLA on TPUs
+        compiles one program per batch shape, so they keep one shape)."""
+        if self.padding != "auto":
+            return self.padding
+        return "fixed" if self.strategy == "tpu" else "longest"
 
 
 def flag_fields(config_class):

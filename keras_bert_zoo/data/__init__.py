@@ -1,5 +1,6 @@
 """Pretraining data: objectives as pure, seeded functions and streaming tf.data pipelines."""
 
+from keras_bert_zoo.data.bucketing import bucket_by_length, text_batches
 from keras_bert_zoo.data.corpora import (
     bbc_news,
     default_corpus_texts,
@@ -29,6 +30,7 @@ from keras_bert_zoo.data.packing import (
     full_sentence_packing_dataset,
     pack_full_sentences,
     pack_segments,
+    trim_to_longest,
     truncated_lengths,
 )
 from keras_bert_zoo.data.sentence_pairs import create_sentence_pairs
@@ -41,6 +43,7 @@ __all__ = [
     "bart_noise",
     "bart_noise_batch",
     "bbc_news",
+    "bucket_by_length",
     "complete_packing_dataset",
     "create_sentence_pairs",
     "default_corpus_texts",
@@ -59,9 +62,11 @@ __all__ = [
     "read_static_pretraining_data",
     "sentence_permutation",
     "split_sentences",
+    "text_batches",
     "text_infilling",
     "token_deletion",
     "token_masking",
+    "trim_to_longest",
     "truncated_lengths",
     "tweets_sentiment",
     "write_default_corpus",

@@ -16,6 +16,8 @@ Two packers:
   step per sentence, so it streams and its iterator can be checkpointed;
   `complete_packing_dataset` and `fill_packing_dataset` give the same rows with one scan
   step per document (what the pretraining pipeline uses).
+
+`trim_to_longest` cuts packed fine-tuning inputs to the longest example of their batch.
 """
 
 import numpy as np
@@ -63,6 +65,35 @@ def truncated_lengths(length_a, length_b, budget):
     final_a = tf.minimum(length_a, tf.maximum(budget - length_b, half_up))
     final_b = tf.minimum(length_b, budget - final_a)
     return tf.stack([final_a, final_b])
+
+
+DEFAULT_PAD_TO_MULTIPLE_OF = 8
+
+
+def trim_to_longest(inputs, pad_to_multiple_of=DEFAULT_PAD_TO_MULTIPLE_OF):
+    """Cuts packed inputs (padding at the end) to the longest example of the batch.
+
+    The length kept is the longest `padding_mask` row rounded up to a multiple of
+    `pad_to_multiple_of` (and at most the packed length), so a run sees at most
+    `sequence_length / pad_to_multiple_of` distinct shapes. Attention never looks at padding and
+    positions are absolute, so a model computes the same outputs for the real tokens.
+
+    Args:
+        inputs: dict of int tensors `[..., length]` with a `padding_mask`.
+        pad_to_multiple_of: the rounding of the kept length (1: no rounding).
+
+    Example:
+    >>> inputs = {"token_ids": tf.constant([[2, 7, 3, 0, 0, 0]]),
+    ...           "padding_mask": tf.constant([[1, 1, 1, 0, 0, 0]])}
+    >>> trim_to_longest(inputs, pad_to_multiple_of=2)["token_ids"].numpy().tolist()
+    [[2, 7, 3, 0]]
+    """
+    mask = inputs["padding_mask"]
+    packed = tf.shape(mask)[-1]
+    longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)), 1)
+    multiple = int(pad_to_multiple_of)
+    length = tf.minimum((longest + multiple - 1) // multiple * multiple, packed)
+    return {name: value[..., :length] for name, value in inputs.items()}
 
 
 def pack_segments(

@@ -25,6 +25,7 @@ Signatures:
 
 import tensorflow as tf
 
+from keras_bert_zoo.export.trimming import call_on_longest
 from keras_bert_zoo.tasks.span_qa import tokenize_with_char_offsets
 from keras_bert_zoo.tokenizers.preprocessor import _LAYOUTS
 
@@ -141,7 +142,7 @@ class _QuestionAnswererModule(tf.Module):
                                                replacement_char=0xFFFD)
         inputs, token_starts, token_ends, max_context, example, count = self._windows(
             question, context)
-        logits = self.tokenized(**inputs)
+        logits = call_on_longest(self.model, inputs, self.preprocessor)
         start_logits = tf.cast(logits["start_logits"], tf.float32)
         end_logits = tf.cast(logits["end_logits"], tf.float32)
 

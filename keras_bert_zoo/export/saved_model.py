@@ -263,8 +263,14 @@ def export_saved_model(task_model, preprocessor=None, path=None, *, pair=None,
         raise TypeError(f"export of {type(task_model).__name__} is not supported yet")
     if options:
         raise TypeError(f"unknown classifier export options: {', '.join(sorted(options))}")
-    model = float32_copy(task_model)
-    module = _ClassifierModule(model, preprocessor)
+    module, signatures = build_classifier_module(task_model, preprocessor, pair=pair)
+    return _atomic_save(module, path, signatures, warmup_texts, overwrite=overwrite)
+
+
+def build_classifier_module(model, preprocessor, *, pair=False):
+    """A `tf.Module` and its signatures for a `TextClassifier` (see `export_saved_model`):
+    `serving_default(text[, text_pair])` and `serve_tokenized(...)`."""
+    module = _ClassifierModule(float32_copy(model), preprocessor)
     if pair:
         serving = tf.function(module.pairs).get_concrete_function(
             tf.TensorSpec([None], tf.string, name="text"),
@@ -275,8 +281,7 @@ def export_saved_model(task_model, preprocessor=None, path=None, *, pair=None,
     specs = {name: tf.TensorSpec([None, None], tf.int32, name=name)
              for name in module.input_names}
     tokenized = tf.function(module.tokenized).get_concrete_function(**specs)
-    return _atomic_save(module, path, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized},
-                        warmup_texts, overwrite=overwrite)
+    return module, {SERVING_KEY: serving, TOKENIZED_KEY: tokenized}
 
 
 def load_keras_task(path):

@@ -16,6 +16,7 @@ Signatures:
 
 import tensorflow as tf
 
+from keras_bert_zoo.export.trimming import call_on_longest
 from keras_bert_zoo.tasks.tagger import (first_token_positions, pack_words,
                                          split_text_into_words, tokenize_words)
 
@@ -45,7 +46,7 @@ class _TaggerModule(tf.Module):
         length = self.preprocessor.sequence_length
         pieces = tokenize_words(tokenizer, words)
         inputs, _ = pack_words(pieces, tokenizer, length)
-        logits = self.model(self._model_inputs(inputs), training=False)
+        logits = call_on_longest(self.model, self._model_inputs(inputs), self.preprocessor)
         token_tags = tf.argmax(logits, -1, output_type=tf.int32)  # (batch, seq)
         positions = first_token_positions(pieces, length).to_tensor(default_value=-1)
         tag_ids = tf.gather(token_tags, tf.maximum(positions, 0), batch_dims=1)

@@ -113,7 +113,8 @@ def load_preprocessor_from(directory, sequence_length=None, backbone=None):
         if sequence_length is None or sequence_length == preprocessor.sequence_length:
             return preprocessor
         return Preprocessor(preprocessor.tokenizer, sequence_length=sequence_length,
-                            family=preprocessor.family)
+                            family=preprocessor.family, padding=preprocessor.padding,
+                            pad_to_multiple_of=preprocessor.pad_to_multiple_of)
     if sequence_length is None:
         limit = backbone.max_sequence_length if backbone is not None else None
         sequence_length = min(DEFAULT_SEQUENCE_LENGTH, limit or DEFAULT_SEQUENCE_LENGTH)

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_bert_zoo.data.bucketing import text_batches
+
 DEFAULT_BATCH_SIZE = 32  # Keras' default for arrays
 DEFAULT_LEARNING_RATE = 5e-5  # keras-hub's Task.compile default for fine-tuning
 
@@ -58,7 +60,10 @@ class Task(keras.Model):
     or array of strings, a pair `(texts_a, texts_b)`, or a `tf.data.Dataset` of them; the
     texts are tokenized in a `tf.data` pipeline batched by `batch_size` (default 32) and, in
     `fit`, shuffled each epoch when `shuffle=True` (Keras' default; seeded by
-    `keras.utils.set_random_seed`).
+    `keras.utils.set_random_seed`). Each batch is padded to its longest text (the
+    preprocessor's default `padding="longest"`), and `fit` with `shuffle=True` batches texts
+    of similar length together (`keras_bert_zoo.data.bucketing`); predictions are those of
+    fixed padding.
     """
 
     def __init__(self, *args, backbone_dtype=None, preprocessor=None, **kwargs):
@@ -174,10 +179,12 @@ class Task(keras.Model):
             if sample_weight is not None:
                 elements.append(np.asarray(sample_weight, "float32"))
         ds = tf.data.Dataset.from_tensor_slices(tuple(elements))
-        if shuffle:
-            ds = ds.shuffle(size, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size or DEFAULT_BATCH_SIZE)
-        return self._map_preprocessor(ds)
+        seed = None
+        if shuffle:  # drawn from the global seed (keras.utils.set_random_seed)
+            seed = int(np.random.randint(2**31 - 1))
+            ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+        return text_batches(ds, self.preprocessor, batch_size=batch_size or DEFAULT_BATCH_SIZE,
+                            seed=seed)
 
     def _map_preprocessor(self, ds):
         preprocessor = self.preprocessor

@@ -13,15 +13,15 @@ import os
 import keras
 import tensorflow as tf
 
-from keras_bert_zoo.data.packing import pack_segments
+from keras_bert_zoo.data.packing import (DEFAULT_PAD_TO_MULTIPLE_OF, pack_segments,
+                                         trim_to_longest)
 from keras_bert_zoo.tokenizers import families
 from keras_bert_zoo.tokenizers.tokenizer import load_tokenizer
 
 CONFIG_FILENAME = "preprocessor_config.json"
 
 _LAYOUTS = {"bert": "bert", "albert": "bert", "roberta": "roberta", "bart": "roberta"}
-
-
+PADDINGS = ("longest", "fixed")
 def pack_inputs(
     segments_a,
     segments_b=None,
@@ -70,10 +70,15 @@ class Preprocessor(keras.layers.Layer):
         tokenizer: a WordPieceTokenizer, SentencePieceTokenizer or BytePairTokenizer.
         sequence_length: length of the outputs.
         family: "bert", "albert", "roberta" or "bart"; defaults to the tokenizer's.
+        padding: "longest" (default): a batch is padded to its longest text, rounded up to a
+            multiple of `pad_to_multiple_of`, at most `sequence_length` (see
+            `trim_to_longest`); "fixed": always `sequence_length`, one shape for every batch
+            (what XLA on TPUs wants).
+        pad_to_multiple_of: the rounding of "longest" padding (default 8).
 
     Call with a `tf.string` batch (or scalar) of texts, or a tuple `(texts_a, texts_b)`.
     Returns `token_ids`, `padding_mask` and (BERT, ALBERT) `segment_ids`, all int32
-    (batch, sequence_length).
+    (batch, length); texts longer than `sequence_length` tokens are truncated.
 
     Example:
     >>> from keras_bert_zoo.tokenizers import WordPieceTokenizer
@@ -82,9 +87,13 @@ class Preprocessor(keras.layers.Layer):
     >>> preprocessor = Preprocessor(tokenizer, sequence_length=8)
     >>> preprocessor((["A man plays."], ["Music."]))["token_ids"].numpy().tolist()
     [[2, 5, 6, 7, 3, 8, 9, 3]]
+    >>> fixed = Preprocessor(tokenizer, sequence_length=10, padding="fixed")
+    >>> fixed(["Music."])["token_ids"].numpy().tolist()
+    [[2, 8, 9, 3, 0, 0, 0, 0, 0, 0]]
     """
 
-    def __init__(self, tokenizer, sequence_length=128, family=None, **kwargs):
+    def __init__(self, tokenizer, sequence_length=128, family=None, padding="longest",
+                 pad_to_multiple_of=DEFAULT_PAD_TO_MULTIPLE_OF, **kwargs):
         super().__init__(**kwargs)
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
@@ -96,6 +105,13 @@ class Preprocessor(keras.layers.Layer):
                 f"sequence_length={sequence_length} leaves no room for tokens after the "
                 "special tokens; use at least 3 (4 for BERT pairs, 5 for RoBERTa/BART pairs)"
             )
+        if padding not in PADDINGS:
+            raise ValueError(f"padding={padding!r} is not one of {PADDINGS}")
+        if isinstance(pad_to_multiple_of, bool) or int(pad_to_multiple_of) < 1:
+            raise ValueError(f"pad_to_multiple_of={pad_to_multiple_of!r} must be a positive "
+                             "integer (1: no rounding)")
+        self.padding = padding
+        self.pad_to_multiple_of = int(pad_to_multiple_of)
         ids = tokenizer.special_token_ids
         self._cls_id, self._sep_id, self._pad_id = ids["cls"], ids["sep"], ids["pad"]
         self.built = True
@@ -123,13 +139,16 @@ class Preprocessor(keras.layers.Layer):
             pad_id=self._pad_id,
             layout=_LAYOUTS[self.family],
         )
+        if self.padding == "longest":
+            outputs = trim_to_longest(outputs, self.pad_to_multiple_of)
         if unbatched:
             outputs = {k: v[0] for k, v in outputs.items()}
         return outputs
 
     def compute_output_spec(self, inputs):
         first = inputs[0] if isinstance(inputs, tuple) else inputs
-        shape = tuple(first.shape) + (self.sequence_length,)
+        length = self.sequence_length if self.padding == "fixed" else None
+        shape = tuple(first.shape) + (length,)
         names = ["token_ids", "padding_mask"]
         if _LAYOUTS[self.family] == "bert":
             names.append("segment_ids")
@@ -142,6 +161,8 @@ class Preprocessor(keras.layers.Layer):
                 "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
                 "sequence_length": self.sequence_length,
                 "family": self.family,
+                "padding": self.padding,
+                "pad_to_multiple_of": self.pad_to_multiple_of,
             }
         )
         return config
@@ -184,6 +205,8 @@ class Preprocessor(keras.layers.Layer):
             "class": type(self).__name__,
             "sequence_length": self.sequence_length,
             "family": self.family,
+            "padding": self.padding,
+            "pad_to_multiple_of": self.pad_to_multiple_of,
         }
         with open(os.path.join(directory, CONFIG_FILENAME), "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2, sort_keys=True)

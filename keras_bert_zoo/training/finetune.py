@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert_zoo.configs import FINETUNE_TASKS, FinetuneConfig  # noqa: F401  (API)
+from keras_bert_zoo.data.bucketing import text_batches
 from keras_bert_zoo.training.loop import fit_resumable, is_chief
 from keras_bert_zoo.training.optimizers import create_optimizer
 from keras_bert_zoo.training.precision import dtype_policy
@@ -50,25 +51,20 @@ def classification_dataset(preprocessor, texts, labels=None, *, batch_size=32, s
                            seed=0, texts_pair=None, repeat=False):
     """Texts (or pairs) and labels -> batched `(inputs, labels)` tokenized in-graph.
 
-    With `shuffle`, the order is a seeded reshuffle per epoch: the stream is the same on every
-    run, so a resumed run can `skip` to where it stopped.
+    With `shuffle`, the order is a seeded reshuffle per epoch and, when the preprocessor pads
+    to the longest text (its default), examples are batched by length
+    (`keras_bert_zoo.data.bucketing`): the stream is the same on every run, so a resumed run
+    can `skip` to where it stopped. Without, batches keep the order of the texts.
     """
     features = (list(texts),) if texts_pair is None else (list(texts), list(texts_pair))
-    ds = tf.data.Dataset.from_tensor_slices(features if labels is None
+    ds = tf.data.Dataset.from_tensor_slices((features,) if labels is None
                                             else (features, np.asarray(labels)))
     if shuffle:
         ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=repeat)
-
-    def pack(features, labels=None):
-        inputs = preprocessor(tuple(features) if len(features) == 2 else features[0])
-        return inputs if labels is None else (inputs, labels)
-
-    if labels is None:
-        return ds.map(lambda *f: pack(f), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
-    return ds.map(pack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return text_batches(ds, preprocessor, batch_size=batch_size,
+                        seed=seed if shuffle else None, drop_remainder=repeat)
 
 
 def split_train_dev(texts, labels, *, dev_fraction=0.1, seed=0, limit=None, pairs=None):
@@ -117,10 +113,12 @@ def classification_metrics(problem_type, logits, labels, class_names=None):
             "majority_baseline": majority}
 
 
-def load_pretrained(directory, *, sequence_length, dtype=None):
+def load_pretrained(directory, *, sequence_length, dtype=None, padding="longest",
+                    pad_to_multiple_of=8):
     """`(backbone, preprocessor)` from a pretrain output dir (`backbone.keras` + `tokenizer/`),
     a `recipes/convert.py` output dir (`backbone.keras` + tokenizer files beside it) or a
-    Hugging Face model dir (`config.json` + `model.safetensors` + tokenizer files)."""
+    Hugging Face model dir (`config.json` + `model.safetensors` + tokenizer files); the
+    preprocessor pads as `padding` and `pad_to_multiple_of` say (see `Preprocessor`)."""
     from keras_bert_zoo.tokenizers import Preprocessor, load_tokenizer
 
     if os.path.exists(os.path.join(directory, "backbone.keras")):
@@ -129,17 +127,19 @@ def load_pretrained(directory, *, sequence_length, dtype=None):
         tokenizer_dir = os.path.join(directory, "tokenizer")
         if not os.path.isdir(tokenizer_dir):
             tokenizer_dir = directory  # written by recipes/convert.py
-        tokenizer = load_tokenizer(tokenizer_dir)
-        preprocessor = Preprocessor(tokenizer, sequence_length=sequence_length)
+        tokenizer, family = load_tokenizer(tokenizer_dir), None
     elif os.path.exists(os.path.join(directory, "config.json")):
         from keras_bert_zoo.convert import from_huggingface
 
-        backbone, preprocessor = from_huggingface(directory, sequence_length=sequence_length)
+        backbone, converted = from_huggingface(directory, sequence_length=sequence_length)
+        tokenizer, family = converted.tokenizer, converted.family
     else:
         raise FileNotFoundError(
             f"{directory!r} has neither backbone.keras (a pretrain or convert run) nor "
             "config.json (a Hugging Face model)"
         )
+    preprocessor = Preprocessor(tokenizer, sequence_length=sequence_length, family=family,
+                                padding=padding, pad_to_multiple_of=pad_to_multiple_of)
     if dtype and dtype != "float32":
         config = backbone.get_config()
         config["dtype"] = dtype
@@ -147,6 +147,12 @@ def load_pretrained(directory, *, sequence_length, dtype=None):
         clone.set_weights(backbone.get_weights())
         backbone = clone
     return backbone, preprocessor
+
+
+def _load_pretrained(config, policy):
+    return load_pretrained(config.pretrained, sequence_length=config.seq_len, dtype=policy,
+                           padding=config.resolved_padding(),
+                           pad_to_multiple_of=config.pad_to_multiple_of)
 
 
 def _classification_data(config):
@@ -229,8 +235,7 @@ def _finetune_tagger(config, strategy, policy):
     tags = sorted({t for _, sentence_tags in train for t in sentence_tags})
     tag_names = (["O"] if "O" in tags else []) + [t for t in tags if t != "O"]
     with strategy.scope():
-        backbone, preprocessor = load_pretrained(config.pretrained,
-                                                 sequence_length=config.seq_len, dtype=policy)
+        backbone, preprocessor = _load_pretrained(config, policy)
         model = TokenTagger(backbone, num_tags=len(tag_names), tag_names=tag_names,
                             dropout=config.dropout)
         inputs, labels, weights = align_labels([w for w, _ in train], [t for _, t in train],
@@ -275,8 +280,7 @@ def _finetune_qa(config, strategy, policy):
     if config.max_train_examples:
         train = train[: config.max_train_examples]
     with strategy.scope():
-        backbone, preprocessor = load_pretrained(config.pretrained,
-                                                 sequence_length=config.seq_len, dtype=policy)
+        backbone, preprocessor = _load_pretrained(config, policy)
         model = SpanQuestionAnswerer(backbone, dropout=config.dropout)
         features = squad_features(train, preprocessor, doc_stride=config.seq_len // 2,
                                   training=True)
@@ -313,8 +317,7 @@ def _finetune_seq2seq(config, strategy, policy):
     train, dev = _read_tables(config, columns)
     sources, targets = train[columns[0]], train[columns[1]]
     with strategy.scope():
-        backbone, preprocessor = load_pretrained(config.pretrained,
-                                                 sequence_length=config.seq_len, dtype=policy)
+        backbone, preprocessor = _load_pretrained(config, policy)
         if not isinstance(backbone, BartBackbone):
             raise ValueError(f"--task=seq2seq needs a BART backbone, got "
                              f"{type(backbone).__name__}")
@@ -558,10 +561,13 @@ def _fit(model, config, strategy, total, steps_per_epoch, make_dataset, evaluate
         evaluator.resume_at(skip)
         return make_dataset(skip)
 
+    # Classification batches padded to their longest text have no fixed token count.
+    fixed = config.task not in ("classify", "pair") or config.resolved_padding() == "fixed"
     step = fit_resumable(model, dataset, output_dir=config.output_dir, max_steps=total,
                          checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
                          log_every=max(1, min(50, steps_per_epoch)),
-                         tokens_per_step=config.batch_size * config.seq_len, strategy=strategy,
+                         tokens_per_step=config.batch_size * config.seq_len if fixed else 0,
+                         examples_per_step=config.batch_size, strategy=strategy,
                          verbose=config.verbose, callbacks=[evaluator])
     return evaluator.finish(step)
 
@@ -625,8 +631,7 @@ def finetune(config):
         train_labels, class_names = encode_labels(ty)
         dev_labels, _ = encode_labels(dy, class_names)
     with strategy.scope():
-        backbone, preprocessor = load_pretrained(config.pretrained,
-                                                 sequence_length=config.seq_len, dtype=policy)
+        backbone, preprocessor = _load_pretrained(config, policy)
         model = TextClassifier(
             backbone,
             num_classes=1 if config.problem_type == "regression" else len(class_names),

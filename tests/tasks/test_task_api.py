@@ -245,3 +245,17 @@ def test_unknown_handles_and_model_types(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     with pytest.raises(ValueError, match="model_type='gpt2' is not supported; supported: bert"):
         TextClassifier.from_preset(str(tmp_path), num_classes=2)
+
+
+def test_strings_are_padded_to_the_longest_with_the_predictions_of_fixed_padding():
+    model = _tiny_classifier(preprocessor=None)
+    tokenizer = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS)
+    texts = ["good", "", "a good movie and a bad plot and dull acting film " * 3, "fun"]
+    predictions = {}
+    for padding in ("longest", "fixed"):
+        model.preprocessor = Preprocessor(tokenizer, sequence_length=16, padding=padding,
+                                          pad_to_multiple_of=4)
+        predictions[padding] = model.predict(texts, batch_size=2, verbose=0)
+        shapes = {x["token_ids"].shape[1] for x in model._text_dataset(texts, batch_size=2)}
+        assert shapes == ({4, 16} if padding == "longest" else {16})
+    np.testing.assert_allclose(predictions["longest"], predictions["fixed"], atol=1e-5)

@@ -107,8 +107,10 @@ def test_in_tf_data_and_saved_model(tokenizer, tmp_path):
         np.testing.assert_array_equal(got[key], expected[key])
 
 
-def test_config_and_save_round_trip(tokenizer, tmp_path):
-    preprocessor = Preprocessor(tokenizer, sequence_length=7)
+@pytest.mark.parametrize("padding", ["longest", "fixed"])
+def test_config_and_save_round_trip(tokenizer, tmp_path, padding):
+    preprocessor = Preprocessor(tokenizer, sequence_length=7, padding=padding,
+                                pad_to_multiple_of=3)
     texts = (["a b c d e", "f"], ["g h a", "b"])
     expected = preprocessor(texts)
     clone = Preprocessor.from_config(preprocessor.get_config())
@@ -118,7 +120,8 @@ def test_config_and_save_round_trip(tokenizer, tmp_path):
     )
     preprocessor.save(str(tmp_path))
     with open(tmp_path / "preprocessor_config.json", encoding="utf-8") as f:
-        assert json.load(f) == {"class": "Preprocessor", "family": "bert", "sequence_length": 7}
+        assert json.load(f) == {"class": "Preprocessor", "family": "bert", "sequence_length": 7,
+                                "padding": padding, "pad_to_multiple_of": 3}
     loaded = load_preprocessor(str(tmp_path))
     for other in (clone, revived, loaded):
         for key in expected:
@@ -134,10 +137,16 @@ def test_config_and_save_round_trip(tokenizer, tmp_path):
 def test_fuzz_shapes(tokenizer, first, second, sequence_length):
     n = min(len(first), len(second))
     first, second = first[:n], second[:n]
-    preprocessor = Preprocessor(tokenizer, sequence_length=sequence_length)
+    preprocessor = Preprocessor(tokenizer, sequence_length=sequence_length, padding="fixed")
     encode = [t.encode("utf-8", "surrogatepass") for t in first]
     outputs = preprocessor((tf.constant(encode), tf.constant(second)))
     assert sorted(outputs) == ["padding_mask", "segment_ids", "token_ids"]
+    # The default pads to the longest pair, rounded up to a multiple of 8: the same columns.
+    longest = Preprocessor(tokenizer, sequence_length=sequence_length)((tf.constant(encode),
+                                                                         tf.constant(second)))
+    kept = min(sequence_length, -(-int(outputs["padding_mask"].numpy().sum(1).max()) // 8) * 8)
+    for key, value in outputs.items():
+        np.testing.assert_array_equal(longest[key].numpy(), value.numpy()[:, :kept])
     for value in outputs.values():
         assert value.shape == (n, sequence_length) and value.dtype == tf.int32
     token_ids = outputs["token_ids"].numpy()
@@ -153,3 +162,23 @@ def test_fuzz_shapes(tokenizer, first, second, sequence_length):
         kept = _python_truncate(int(a[i]), int(b[i]), sequence_length - 3)
         assert lengths[i] == sum(kept) + 3
         assert outputs["segment_ids"].numpy()[i].sum() == kept[1] + 1
+
+
+def test_longest_padding_edges(tokenizer):
+    preprocessor = Preprocessor(tokenizer, sequence_length=12, pad_to_multiple_of=4)
+    # Empty texts keep [CLS] [SEP]; one over-long text among short ones is cut at the maximum.
+    assert preprocessor(["", ""])["token_ids"].numpy().tolist() == [[2, 3, 0, 0]] * 2
+    outputs = preprocessor(["a", "a b c d e f g h a b c d e f"])
+    assert outputs["token_ids"].shape == (2, 12)
+    assert outputs["padding_mask"].numpy().sum(1).tolist() == [3, 12]
+    assert preprocessor("a b c d")["token_ids"].numpy().tolist() == [2, 5, 6, 7, 8, 3, 0, 0]
+    assert preprocessor(tf.constant([], tf.string))["token_ids"].shape == (0, 4)
+    spec = preprocessor.compute_output_spec(keras.KerasTensor((None,), dtype="string"))
+    assert spec["token_ids"].shape == (None, None)
+
+
+def test_bad_padding_arguments_name_the_fix(tokenizer):
+    with pytest.raises(ValueError, match="padding='max_length' is not one of"):
+        Preprocessor(tokenizer, padding="max_length")
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        Preprocessor(tokenizer, pad_to_multiple_of=0)

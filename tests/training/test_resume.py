@@ -91,7 +91,7 @@ def write_table(path):
         writer.writerow(["text", "label"])
         for i in range(48):
             label = ["pos", "neg"][i % 2]
-            writer.writerow([" ".join(rng.choice(WORDS[label], 4)) + " film", label])
+            writer.writerow([" ".join(rng.choice(WORDS[label], 2 + i % 7)) + " film", label])
 
 
 def write_pretrained(directory):
@@ -116,10 +116,12 @@ def test_interrupted_finetuning_resumes_bitwise(tmp_path, monkeypatch):
 
     def config(name):
         # 44 train examples / batch 8 = 5 steps per epoch, 2 epochs; checkpoints every 2 steps.
+        # Batches are grouped by length and padded to their longest (rounded to 2 tokens).
         return FinetuneConfig(
             task="classify", pretrained=pretrained, output_dir=str(tmp_path / name),
             train_file=str(tmp_path / "train.csv"), seq_len=16, batch_size=8, epochs=2,
             learning_rate=1e-3, dropout=0.1, checkpoint_every=2, verbose=0,
+            padding="longest", pad_to_multiple_of=2,
         )
 
     full = finetune(config("full"))

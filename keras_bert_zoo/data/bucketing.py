@@ -1,0 +1,103 @@
+"""Length-bucketed batches: examples of similar length batched together, each batch padded to
+its longest member.
+
+Real fine-tuning text is short and uneven (a tweet is a few dozen tokens); padded to a fixed
+`sequence_length` most of a batch's compute multiplies padding. `bucket_by_length` takes a
+window of `window_batches * batch_size` consecutive examples of an (already shuffled) stream,
+sorts the window by token length, cuts it into batches and shuffles the order of those batches
+with a seed drawn from `(seed, window index)`; each batch is then cut to its longest member
+rounded up to `pad_to_multiple_of` (`keras_bert_zoo.data.trim_to_longest`). This is
+Hugging Face's length-grouped sampling ("megabatches" of 50 batches), done in `tf.data`.
+
+The stream is a function of the seed alone, so a resumed run `skip`s to the same batch, and a
+run sees at most `sequence_length / pad_to_multiple_of` distinct batch shapes.
+"""
+
+import tensorflow as tf
+
+from keras_bert_zoo.data.packing import trim_to_longest
+
+WINDOW_BATCHES = 50
+
+
+def _sorted_window(index, features, rest, *, pack, batch_size, seed):
+    inputs = pack(features)
+    lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=-1)
+    size = tf.shape(lengths)[0]
+    by_length = tf.argsort(lengths, stable=True)
+    full = size // batch_size
+    # New place of each full batch of the sorted window; a partial one (the end of a finite
+    # stream) stays last, so every batch but the last has `batch_size` examples.
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(full), seed=tf.stack([tf.cast(seed, tf.int64), index]))
+    place = tf.concat([tf.math.invert_permutation(order), [full]], axis=0)
+    position = tf.range(size)
+    key = tf.gather(place, position // batch_size) * size + position
+    chosen = tf.gather(by_length, tf.argsort(key))
+    return tf.nest.map_structure(lambda t: tf.gather(t, chosen), (inputs, *rest))
+
+
+def bucket_by_length(ds, pack, *, batch_size, seed, pad_to_multiple_of=8, drop_remainder=False,
+                     window_batches=WINDOW_BATCHES):
+    """Batches `(features, *rest)` examples by length, each batch padded to its longest.
+
+    Args:
+        ds: an unbatched `tf.data.Dataset` of `(features, *rest)`, `features` a tuple of one or
+            two scalar strings (a text or a pair); shuffle (and repeat) it before.
+        pack: batched features (a tuple of string vectors) -> a dict of int32 `[n, length]`
+            inputs with a `padding_mask` (a `Preprocessor` call).
+        batch_size: examples per batch.
+        seed: int; the order of the batches in each window is drawn from it.
+        pad_to_multiple_of: the rounding of each batch's length.
+        drop_remainder: drop a last, smaller batch.
+        window_batches: batches per sorted window.
+
+    Returns:
+        A dataset of `(inputs, *rest)` batches.
+    """
+    window = ds.batch(batch_size * window_batches).enumerate()
+
+    def sort(index, element):
+        features, *rest = element
+        return _sorted_window(index, features, rest, pack=pack, batch_size=batch_size,
+                              seed=seed)
+
+    batches = window.map(sort, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = batches.unbatch().batch(batch_size, drop_remainder=drop_remainder)
+
+    def trim(inputs, *rest):
+        return (trim_to_longest(inputs, pad_to_multiple_of), *rest)
+
+    batches = batches.map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    size = int(ds.cardinality())
+    if size >= 0:  # `unbatch` hides it; Keras needs it to count the steps of an epoch
+        count = size // batch_size if drop_remainder else -(-size // batch_size)
+        batches = batches.apply(tf.data.experimental.assert_cardinality(count))
+    return batches
+
+
+def text_batches(ds, preprocessor, *, batch_size, seed=None, drop_remainder=False):
+    """Preprocessed batches of an unbatched dataset of `(features, *rest)` examples.
+
+    `features` is a tuple of one or two scalar strings. With a `seed` and a preprocessor
+    padding to the longest text (its default), batches are bucketed by length
+    (`bucket_by_length`); otherwise they keep the stream's order, each preprocessed as it comes
+    (padded to its longest, or to `sequence_length` with `padding="fixed"`).
+
+    Returns a dataset of `(inputs, *rest)`, or of `inputs` when the examples have no `rest`.
+    """
+    def pack(features):
+        features = tuple(features)
+        return preprocessor(features if len(features) == 2 else features[0])
+
+    if seed is not None and preprocessor.padding == "longest":
+        batches = bucket_by_length(ds, pack, batch_size=batch_size, seed=seed,
+                                   pad_to_multiple_of=preprocessor.pad_to_multiple_of,
+                                   drop_remainder=drop_remainder)
+    else:
+        batches = ds.batch(batch_size, drop_remainder=drop_remainder).map(
+            lambda features, *rest: (pack(features), *rest),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if len(batches.element_spec) == 1:
+        batches = batches.map(lambda inputs: inputs)
+    return batches.prefetch(tf.data.AUTOTUNE)
