@@ -9,8 +9,11 @@ with a seed drawn from `(seed, window index)`; each batch is then cut to its lon
 rounded up to `pad_to_multiple_of` (`keras_bert_zoo.data.trim_to_longest`). This is
 Hugging Face's length-grouped sampling ("megabatches" of 50 batches), done in `tf.data`.
 
-The stream is a function of the seed alone, so a resumed run `skip`s to the same batch, and a
-run sees at most `sequence_length / pad_to_multiple_of` distinct batch shapes.
+Group each pass over the data on its own (shuffle, group, then repeat): a window that
+crossed passes of a small dataset would hold an example several times, and sorting puts the
+copies in one batch. The stream is a function of the seed alone, so a resumed run `skip`s to
+the same batch, and a run sees at most `sequence_length / pad_to_multiple_of` distinct batch
+shapes.
 """
 
 import tensorflow as tf
@@ -24,10 +27,13 @@ def _sorted_window(index, features, rest, *, pack, batch_size, seed):
     inputs = pack(features)
     lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=-1)
     size = tf.shape(lengths)[0]
-    by_length = tf.argsort(lengths, stable=True)
     full = size // batch_size
-    # New place of each full batch of the sorted window; a partial one (the end of a finite
-    # stream) stays last, so every batch but the last has `batch_size` examples.
+    # Only the full batches are sorted: the examples left over (the end of a finite stream) are
+    # the last ones of the shuffled stream, a random draw, not the longest; they stay last, so
+    # every batch but the last has `batch_size` examples.
+    head = full * batch_size
+    by_length = tf.concat([tf.argsort(lengths[:head], stable=True), tf.range(head, size)], 0)
+    # New place of each full batch of the window.
     order = tf.random.experimental.stateless_shuffle(
         tf.range(full), seed=tf.stack([tf.cast(seed, tf.int64), index]))
     place = tf.concat([tf.math.invert_permutation(order), [full]], axis=0)
@@ -38,19 +44,22 @@ def _sorted_window(index, features, rest, *, pack, batch_size, seed):
 
 
 def bucket_by_length(ds, pack, *, batch_size, seed, pad_to_multiple_of=8, drop_remainder=False,
-                     window_batches=WINDOW_BATCHES):
+                     window_batches=WINDOW_BATCHES, per_token_rest=False):
     """Batches `(features, *rest)` examples by length, each batch padded to its longest.
 
     Args:
         ds: an unbatched `tf.data.Dataset` of `(features, *rest)`, `features` a tuple of one or
-            two scalar strings (a text or a pair); shuffle (and repeat) it before.
-        pack: batched features (a tuple of string vectors) -> a dict of int32 `[n, length]`
-            inputs with a `padding_mask` (a `Preprocessor` call).
+            two scalar strings (a text or a pair), or already packed inputs; shuffle (and
+            repeat) it before.
+        pack: batched features -> a dict of int32 `[n, length]` inputs with a `padding_mask`
+            (a `Preprocessor` call; the identity for packed inputs).
         batch_size: examples per batch.
         seed: int; the order of the batches in each window is drawn from it.
         pad_to_multiple_of: the rounding of each batch's length.
         drop_remainder: drop a last, smaller batch.
         window_batches: batches per sorted window.
+        per_token_rest: the `rest` tensors are per token (`[n, length, ...]`, such as a
+            tagger's labels and weights) and are cut with the inputs.
 
     Returns:
         A dataset of `(inputs, *rest)` batches.
@@ -66,7 +75,11 @@ def bucket_by_length(ds, pack, *, batch_size, seed, pad_to_multiple_of=8, drop_r
     batches = batches.unbatch().batch(batch_size, drop_remainder=drop_remainder)
 
     def trim(inputs, *rest):
-        return (trim_to_longest(inputs, pad_to_multiple_of), *rest)
+        trimmed = trim_to_longest(inputs, pad_to_multiple_of)
+        if per_token_rest:
+            length = tf.shape(trimmed["padding_mask"])[-1]
+            rest = [tf.nest.map_structure(lambda t: t[:, :length], r) for r in rest]
+        return (trimmed, *rest)
 
     batches = batches.map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     size = int(ds.cardinality())
@@ -101,3 +114,21 @@ def text_batches(ds, preprocessor, *, batch_size, seed=None, drop_remainder=Fals
     if len(batches.element_spec) == 1:
         batches = batches.map(lambda inputs: inputs)
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def packed_batches(arrays, batch_size, *, seed, padding="fixed", pad_to_multiple_of=8,
+                   per_token_labels=False):
+    """The seeded, repeated training stream of packed arrays `(inputs, labels[, weights])`
+    (tagging and question-answering features), grouped by length and cut to each batch's
+    longest example when `padding` is "longest"; `per_token_labels` cuts the labels (and
+    weights) with the inputs. Each pass over the arrays is grouped on its own (an example is
+    never batched with itself), and a last, smaller batch of a pass is dropped."""
+    size = len(next(iter(arrays[0].values())))
+    ds = tf.data.Dataset.from_tensor_slices(arrays)
+    ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    if padding != "longest":
+        return ds.repeat().batch(batch_size, drop_remainder=True).prefetch(2)
+    ds = bucket_by_length(ds, lambda inputs: inputs, batch_size=batch_size, seed=seed,
+                          pad_to_multiple_of=pad_to_multiple_of, drop_remainder=True,
+                          per_token_rest=per_token_labels)
+    return ds.repeat().prefetch(2)

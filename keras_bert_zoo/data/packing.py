@@ -79,7 +79,8 @@ def trim_to_longest(inputs, pad_to_multiple_of=DEFAULT_PAD_TO_MULTIPLE_OF):
     positions are absolute, so a model computes the same outputs for the real tokens.
 
     Args:
-        inputs: dict of int tensors `[..., length]` with a `padding_mask`.
+        inputs: dict of int tensors `[..., length]` with a `padding_mask`; entries of another
+            rank (a per-example value) are left as they are.
         pad_to_multiple_of: the rounding of the kept length (1: no rounding).
 
     Example:
@@ -93,7 +94,9 @@ def trim_to_longest(inputs, pad_to_multiple_of=DEFAULT_PAD_TO_MULTIPLE_OF):
     longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)), 1)
     multiple = int(pad_to_multiple_of)
     length = tf.minimum((longest + multiple - 1) // multiple * multiple, packed)
-    return {name: value[..., :length] for name, value in inputs.items()}
+    rank = len(mask.shape)
+    return {name: value[..., :length] if len(value.shape) == rank else value
+            for name, value in inputs.items()}
 
 
 def pack_segments(

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert_zoo.configs import FINETUNE_TASKS, FinetuneConfig  # noqa: F401  (API)
-from keras_bert_zoo.data.bucketing import text_batches
+from keras_bert_zoo.data.bucketing import packed_batches, text_batches
 from keras_bert_zoo.training.loop import fit_resumable, is_chief
 from keras_bert_zoo.training.optimizers import create_optimizer
 from keras_bert_zoo.training.precision import dtype_policy
@@ -61,10 +61,15 @@ def classification_dataset(preprocessor, texts, labels=None, *, batch_size=32, s
                                             else (features, np.asarray(labels)))
     if shuffle:
         ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    if shuffle and preprocessor.padding == "longest":
+        # Grouped one pass at a time (`keras_bert_zoo.data.bucketing`); with `repeat` a pass
+        # drops its last, smaller batch.
+        ds = text_batches(ds, preprocessor, batch_size=batch_size, seed=seed,
+                          drop_remainder=repeat)
+        return ds.repeat() if repeat else ds
     if repeat:
         ds = ds.repeat()
-    return text_batches(ds, preprocessor, batch_size=batch_size,
-                        seed=seed if shuffle else None, drop_remainder=repeat)
+    return text_batches(ds, preprocessor, batch_size=batch_size, drop_remainder=repeat)
 
 
 def split_train_dev(texts, labels, *, dev_fraction=0.1, seed=0, limit=None, pairs=None):
@@ -211,12 +216,13 @@ def _read_tables(config, columns):
     return train, dev
 
 
-def _array_dataset(arrays, batch_size, seed):
-    """Arrays `(inputs dict, labels[, weights])` -> the seeded, repeated batch stream."""
-    size = len(next(iter(arrays[0].values())))
-    ds = tf.data.Dataset.from_tensor_slices(arrays)
-    ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True).repeat()
-    return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+def _array_dataset(arrays, config, per_token_labels=False):
+    """Packed arrays `(inputs dict, labels[, weights])` -> the seeded, repeated batch stream,
+    grouped by length with --padding=longest."""
+    return packed_batches(arrays, config.batch_size, seed=config.seed,
+                          padding=config.resolved_padding(),
+                          pad_to_multiple_of=config.pad_to_multiple_of,
+                          per_token_labels=per_token_labels)
 
 
 def _finetune_tagger(config, strategy, policy):
@@ -259,8 +265,8 @@ def _finetune_tagger(config, strategy, policy):
                 "entity_recall": scores["recall"], "word_accuracy": correct / max(words, 1)}
 
     metrics = _fit(model, config, strategy, total, steps_per_epoch,
-                   lambda skip: _array_dataset((inputs, labels, weights), config.batch_size,
-                                               config.seed).skip(skip), evaluate)
+                   lambda skip: _array_dataset((inputs, labels, weights), config,
+                                               per_token_labels=True).skip(skip), evaluate)
     metrics.update({"tag_names": tag_names, "train_examples": len(train),
                     "dev_examples": len(dev)})
     return model, preprocessor, metrics
@@ -299,7 +305,7 @@ def _finetune_qa(config, strategy, policy):
 
     metrics = _fit(model, config, strategy, total, steps_per_epoch,
                    lambda skip: _array_dataset((features.inputs, features.labels),
-                                               config.batch_size, config.seed).skip(skip),
+                                               config).skip(skip),
                    evaluate)
     metrics.update({"train_examples": len(train), "dev_examples": len(dev),
                     "train_windows": windows})
@@ -561,8 +567,9 @@ def _fit(model, config, strategy, total, steps_per_epoch, make_dataset, evaluate
         evaluator.resume_at(skip)
         return make_dataset(skip)
 
-    # Classification batches padded to their longest text have no fixed token count.
-    fixed = config.task not in ("classify", "pair") or config.resolved_padding() == "fixed"
+    # Batches padded to their longest text have no fixed token count (seq2seq pads to
+    # --seq_len and --target_len).
+    fixed = config.task == "seq2seq" or config.resolved_padding() == "fixed"
     step = fit_resumable(model, dataset, output_dir=config.output_dir, max_steps=total,
                          checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
                          log_every=max(1, min(50, steps_per_epoch)),

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_bert_zoo.data import tweets_sentiment
-from keras_bert_zoo.data.bucketing import bucket_by_length, text_batches
+from keras_bert_zoo.data.bucketing import bucket_by_length, packed_batches, text_batches
 from keras_bert_zoo.tokenizers import Preprocessor, train_tokenizer
 from keras_bert_zoo.training.finetune import classification_dataset
 
@@ -67,6 +67,35 @@ def test_the_order_is_a_function_of_the_seed(preprocessor, texts):
     resumed = classification_dataset(preprocessor, texts, np.arange(len(texts)), batch_size=16,
                                      shuffle=True, seed=3, repeat=True).skip(41).take(19)
     assert all((a == y.numpy()).all() for a, (_, y) in zip(first[41:], resumed))
+
+
+def test_each_pass_is_grouped_on_its_own(preprocessor, texts):
+    # 40 examples, batch 16: two full batches per pass (the rest is dropped, as with fixed
+    # padding), never one example twice in a batch; every pass is a fresh reshuffle.
+    batches = [y for _, y in _batches(preprocessor, texts[:40], seed=0, repeat=True, take=8)]
+    assert all(len(set(y.tolist())) == len(y) == 16 for y in batches)
+    passes = [np.concatenate(batches[i:i + 2]) for i in range(0, 8, 2)]
+    assert all(len(set(p.tolist())) == 32 for p in passes)
+    assert len({tuple(sorted(p.tolist())) for p in passes}) > 1
+
+
+def test_packed_features_are_grouped_with_their_per_token_labels():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 33, 200)
+    mask = (np.arange(32)[None] < lengths[:, None]).astype("int32")
+    inputs = {"token_ids": mask * np.arange(200)[:, None], "padding_mask": mask}
+    tf.random.set_seed(0)
+    stream = packed_batches((inputs, mask * 2, mask.astype("float32")), 16, seed=1,
+                            padding="longest", per_token_labels=True)
+    seen = []
+    for x, labels, weights in stream.take(12 * 2):  # two passes of 12 full batches
+        kept = x["padding_mask"].numpy()
+        assert labels.shape == weights.shape == kept.shape
+        assert kept.shape[1] == min(32, -(-kept.sum(1).max() // 8) * 8)
+        np.testing.assert_array_equal(labels.numpy(), kept * 2)
+        seen.append(x["token_ids"].numpy().max(1))  # the example ids
+    first = np.concatenate(seen[:12])
+    assert len(set(first.tolist())) == 12 * 16  # one pass: no example twice
 
 
 def test_batch_lengths_are_not_in_sorted_order(preprocessor, texts):
