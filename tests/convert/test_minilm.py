@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_bert_zoo.convert import from_huggingface
+from keras_bert_zoo.tokenizers import Preprocessor
 
 # Outputs of transformers' BertModel (float32, CPU) and sentence-transformers' encode, copied
 # from the project's shared data folder (see its README for how they were made).
@@ -27,6 +28,9 @@ def reference():
 def converted(minilm_dir, reference):
     ref, sentences = reference
     backbone, preprocessor = from_huggingface(minilm_dir, sequence_length=ref["input_ids"].shape[1])
+    # The reference rows are padded to one length, as a fixed-length preprocessor pads them.
+    preprocessor = Preprocessor(preprocessor.tokenizer, sequence_length=preprocessor.sequence_length,
+                                padding="fixed")
     rows = []
     for sentence in sentences:  # one is a pair
         x = preprocessor(tuple(sentence) if isinstance(sentence, list) else sentence)
