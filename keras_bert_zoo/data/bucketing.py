@@ -49,8 +49,8 @@ def bucket_by_length(ds, pack, *, batch_size, seed, pad_to_multiple_of=8, drop_r
 
     Args:
         ds: an unbatched `tf.data.Dataset` of `(features, *rest)`, `features` a tuple of one or
-            two scalar strings (a text or a pair), or already packed inputs; shuffle (and
-            repeat) it before.
+            two scalar strings (a text or a pair), or already packed inputs; shuffle it before
+            and repeat the result (one pass grouped at a time, see the module docstring).
         pack: batched features -> a dict of int32 `[n, length]` inputs with a `padding_mask`
             (a `Preprocessor` call; the identity for packed inputs).
         batch_size: examples per batch.

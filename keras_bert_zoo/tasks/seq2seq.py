@@ -23,6 +23,7 @@ import tensorflow as tf
 from keras import ops, tree
 from keras_hub.samplers import GreedySampler, Sampler, TopKSampler, TopPSampler
 
+from keras_bert_zoo.data.packing import trim_to_longest
 from keras_bert_zoo.extras import require
 from keras_bert_zoo.models.bart.bart_backbone import BartBackbone
 from keras_bert_zoo.tasks.pretraining import LogitsBias, _weighted_cross_entropy
@@ -86,6 +87,7 @@ def seq2seq_dataset(
     shuffle=True,
     seed=None,
     drop_remainder=False,
+    pad_to_multiple_of=None,
 ):
     """A `tf.data.Dataset` of `(x, y)` batches from source and target texts, tokenized in-graph.
 
@@ -98,6 +100,9 @@ def seq2seq_dataset(
         shuffle: reshuffle the examples every epoch (seeded by `seed`).
         seed: shuffle seed.
         drop_remainder: drop the last, smaller batch.
+        pad_to_multiple_of: if given, each batch's sources are cut to the longest source and
+            its targets to the longest target, rounded up to this multiple (`trim_seq2seq`);
+            by default every batch is `source_length` x `target_length`.
 
     Example:
     >>> from keras_bert_zoo.tokenizers import BytePairTokenizer
@@ -120,12 +125,37 @@ def seq2seq_dataset(
     if shuffle:
         ds = ds.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(
-        lambda s, t: pack_seq2seq(tokenizer.tokenize(s), tokenizer.tokenize(t), **pack),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    def pack_batch(sources, targets):
+        x, y = pack_seq2seq(tokenizer.tokenize(sources), tokenizer.tokenize(targets), **pack)
+        return (x, y) if pad_to_multiple_of is None else trim_seq2seq(x, y, pad_to_multiple_of)
+
+    ds = ds.map(pack_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def trim_seq2seq(x, y, pad_to_multiple_of=8):
+    """Cuts a packed seq2seq batch (`pack_seq2seq`) to its longest source and longest target,
+    each rounded up to `pad_to_multiple_of`: the loss and the gradients are those of the
+    padded batch (padding is masked out of attention and weighted 0 in the loss).
+
+    Example:
+    >>> x, y = pack_seq2seq(tf.ragged.constant([[7, 8]]), tf.ragged.constant([[9]]),
+    ...                     source_length=8, target_length=8, bos_id=0, eos_id=2, pad_id=1)
+    >>> x, y = trim_seq2seq(x, y, pad_to_multiple_of=1)
+    >>> x["encoder_token_ids"].numpy().tolist(), y["target_ids"].numpy().tolist()
+    ([[0, 7, 8, 2]], [[0, 9, 2]])
+    """
+    encoder = trim_to_longest({"token_ids": x["encoder_token_ids"],
+                               "padding_mask": x["encoder_padding_mask"]}, pad_to_multiple_of)
+    decoder = trim_to_longest({"token_ids": x["decoder_token_ids"],
+                               "padding_mask": x["decoder_padding_mask"],
+                               "target_ids": y["target_ids"],
+                               "target_weights": y["target_weights"]}, pad_to_multiple_of)
+    x = {"encoder_token_ids": encoder["token_ids"],
+         "encoder_padding_mask": encoder["padding_mask"],
+         "decoder_token_ids": decoder["token_ids"],
+         "decoder_padding_mask": decoder["padding_mask"]}
+    return x, {"target_ids": decoder["target_ids"], "target_weights": decoder["target_weights"]}
 
 
 # ----------------------------------------------------------------------------------------------

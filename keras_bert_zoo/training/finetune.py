@@ -339,7 +339,9 @@ def _finetune_seq2seq(config, strategy, policy):
         ds = seq2seq_dataset(preprocessor.tokenizer, sources, targets,
                              source_length=config.seq_len, target_length=config.target_len,
                              batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                             drop_remainder=True)
+                             drop_remainder=True, pad_to_multiple_of=(
+                                 config.pad_to_multiple_of
+                                 if config.resolved_padding() == "longest" else None))
         return ds.repeat().skip(skip)
 
     def evaluate(model):  # generates the dev targets: slower than the other tasks
@@ -567,9 +569,8 @@ def _fit(model, config, strategy, total, steps_per_epoch, make_dataset, evaluate
         evaluator.resume_at(skip)
         return make_dataset(skip)
 
-    # Batches padded to their longest text have no fixed token count (seq2seq pads to
-    # --seq_len and --target_len).
-    fixed = config.task == "seq2seq" or config.resolved_padding() == "fixed"
+    # Batches padded to their longest text have no fixed token count.
+    fixed = config.resolved_padding() == "fixed"
     step = fit_resumable(model, dataset, output_dir=config.output_dir, max_steps=total,
                          checkpoint_every=min(config.checkpoint_every, steps_per_epoch),
                          log_every=max(1, min(50, steps_per_epoch)),

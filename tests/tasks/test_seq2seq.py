@@ -14,6 +14,7 @@ from keras_bert_zoo.tasks.seq2seq import (
     pack_seq2seq,
     rouge,
     seq2seq_dataset,
+    trim_seq2seq,
 )
 from keras_bert_zoo.tokenizers import BytePairTokenizer, Preprocessor
 
@@ -116,6 +117,26 @@ def test_seq2seq_dataset_tokenizes_in_graph_and_shuffles_with_a_seed():
 
     assert order(3) == order(3)
     assert sorted(order(3)) == sorted(tokenizer.token_to_id(s[0]) for s in sources)
+
+
+def test_batches_cut_to_their_longest_give_the_loss_of_padded_ones():
+    tokenizer = letter_tokenizer()
+    sources, targets = ["abc", "de", "fghij", "a"], ["cb", "edcba", "", "a"]
+    kwargs = dict(source_length=16, target_length=16, batch_size=4, shuffle=False)
+    x, y = next(iter(seq2seq_dataset(tokenizer, sources, targets, **kwargs)))
+    cut_x, cut_y = next(iter(seq2seq_dataset(tokenizer, sources, targets, pad_to_multiple_of=4,
+                                             **kwargs)))
+    assert cut_x["encoder_token_ids"].shape == (4, 8)  # "fghij": 7 tokens with <s>, </s>
+    assert cut_x["decoder_token_ids"].shape == cut_y["target_ids"].shape == (4, 8)  # "edcba"
+    again = trim_seq2seq(x, y, pad_to_multiple_of=4)
+    for got, expected in zip(tf.nest.flatten((cut_x, cut_y)), tf.nest.flatten(again)):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    keras.utils.set_random_seed(0)
+    model = Seq2SeqGenerator(BartBackbone(**{**TINY, "vocabulary_size": 26}))
+    model.compile(keras.optimizers.SGD(0.1))
+    loss = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(model.evaluate(cut_x, cut_y, verbose=0,
+                                                return_dict=True)["loss"], abs=1e-5)
 
 
 # ----------------------------------------------------------------------------------------------
