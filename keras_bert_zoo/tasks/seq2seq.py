@@ -134,16 +134,19 @@ def seq2seq_dataset(
 
 
 def trim_seq2seq(x, y, pad_to_multiple_of=8):
-    """Cuts a packed seq2seq batch (`pack_seq2seq`) to its longest source and longest target,
-    each rounded up to `pad_to_multiple_of`: the loss and the gradients are those of the
-    padded batch (padding is masked out of attention and weighted 0 in the loss).
+    """Cuts a packed seq2seq batch (`pack_seq2seq`) to its longest source and its longest
+    decoder input (the target shifted right after `</s>`), each rounded up to
+    `pad_to_multiple_of`: the loss and the gradients are those of the padded batch (padding is
+    masked out of attention and weighted 0 in the loss).
 
     Example:
     >>> x, y = pack_seq2seq(tf.ragged.constant([[7, 8]]), tf.ragged.constant([[9]]),
     ...                     source_length=8, target_length=8, bos_id=0, eos_id=2, pad_id=1)
     >>> x, y = trim_seq2seq(x, y, pad_to_multiple_of=1)
-    >>> x["encoder_token_ids"].numpy().tolist(), y["target_ids"].numpy().tolist()
-    ([[0, 7, 8, 2]], [[0, 9, 2]])
+    >>> x["encoder_token_ids"].numpy().tolist(), x["decoder_token_ids"].numpy().tolist()
+    ([[0, 7, 8, 2]], [[2, 0, 9, 2]])
+    >>> y["target_ids"].numpy().tolist(), y["target_weights"].numpy().tolist()
+    ([[0, 9, 2, 1]], [[1.0, 1.0, 1.0, 0.0]])
     """
     encoder = trim_to_longest({"token_ids": x["encoder_token_ids"],
                                "padding_mask": x["encoder_padding_mask"]}, pad_to_multiple_of)

@@ -116,12 +116,12 @@ def test_interrupted_finetuning_resumes_bitwise(tmp_path, monkeypatch):
 
     def config(name):
         # 44 train examples / batch 8 = 5 steps per epoch, 2 epochs; checkpoints every 2 steps.
-        # Batches are grouped by length and padded to their longest (rounded to 2 tokens).
+        # Batches are grouped by length and padded to their longest (rounded to 4 tokens).
         return FinetuneConfig(
             task="classify", pretrained=pretrained, output_dir=str(tmp_path / name),
             train_file=str(tmp_path / "train.csv"), seq_len=16, batch_size=8, epochs=2,
             learning_rate=1e-3, dropout=0.1, checkpoint_every=2, verbose=0,
-            padding="longest", pad_to_multiple_of=2,
+            padding="longest", pad_to_multiple_of=4,
         )
 
     full = finetune(config("full"))
