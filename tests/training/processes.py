@@ -15,14 +15,16 @@ HELPER = os.path.join(os.path.dirname(__file__), "run_pretrain.py")
 TINY = json.dumps({"num_layers": 1, "hidden_dim": 32, "num_heads": 2, "intermediate_dim": 64})
 
 
-def start(helper_flags, flags, log_path, tf_config=None, tmpdir=None):
-    """Starts `run_pretrain.py HELPER_FLAGS -- FLAGS` in its own process group, logging to a file.
+def start(helper_flags, flags, log_path, tf_config=None, tmpdir=None, then=()):
+    """Starts `run_pretrain.py HELPER_FLAGS -- FLAGS [--then ...]` in its own process group,
+    logging to a file.
 
     Args:
         helper_flags: run_pretrain.py's own flags (--logical_cpus, --step_delay, --dump, ...).
         flags: recipes/pretrain.py flags.
         tf_config: the worker's TF_CONFIG (None: no TF_CONFIG, even if the tests have one).
         tmpdir: where the process's scratch directories go.
+        then: `(helper_flags, flags)` of more runs, in this process after the first one.
     """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     env.pop("TF_CONFIG", None)
@@ -30,10 +32,12 @@ def start(helper_flags, flags, log_path, tf_config=None, tmpdir=None):
         env["TF_CONFIG"] = json.dumps(tf_config)
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
+    argv = [*helper_flags, "--", *flags]
+    for more_helper_flags, more_flags in then:
+        argv += ["--then", *more_helper_flags, "--", *more_flags]
     log = open(log_path, "w")
-    return subprocess.Popen([sys.executable, HELPER, *helper_flags, "--", *flags],
-                            stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    return subprocess.Popen([sys.executable, HELPER, *argv], stdout=log,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def kill(process):
@@ -56,6 +60,18 @@ def wait_all(processes, logs, timeout=900):
             kill(process)
     for process, log in zip(processes, logs):
         assert process.returncode == 0, tail(log)
+
+
+def wait_for_file(path, process, log, timeout=900):
+    """Waits until `process` has written `path` (a file that appears complete at once); fails
+    with the end of its log if the process ends without it."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if process.poll() is not None and not os.path.exists(path):
+            pytest.fail(f"{path} was not written (exit code {process.returncode}):\n{tail(log)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path} was not written in time:\n{tail(log)}")
+        time.sleep(0.1)
 
 
 def tail(log, n=3000):
