@@ -26,29 +26,44 @@ TEXTS = ["Johanson lives in Zürich.", "", "Dr. O'Neil, the CAFÉ!", "東京 �
 QUESTIONS = ["Where does Johanson live?", "who?", "", "Who lives in Zürich?", "where", "?"]
 CONTEXTS = ["Johanson lives in Zürich.", "Dr. O'Neil, the CAFÉ!", "Zürich", "",
             "東京 🍣 naïve café, Zürich's", "zurich " * 40]
+WORDS = [["Johanson", "lives", "pad"], ["Zürich", "", ""]]  # serve_words, with num_words
+NUM_WORDS = [2, 1]
+FAMILIES = ["bert", "roberta"]
+THRESHOLDS = [None, 0.0]
 
+# Reads {key: [SavedModel path, signature, arguments]} from stdin, prints {key: outputs}.
 LOADER = r"""
 import json, sys
 import tensorflow as tf
 import tensorflow_text  # noqa: F401
 assert "keras_bert_zoo" not in sys.modules and "keras_hub" not in sys.modules
-serve = tf.saved_model.load(sys.argv[1]).signatures[sys.argv[2]]
-out = serve(**{k: tf.constant(v) for k, v in json.loads(sys.argv[3]).items()})
-assert "keras_bert_zoo" not in sys.modules and "keras_hub" not in sys.modules
 def plain(x):
     return [plain(y) for y in x] if isinstance(x, list) else (
         x.decode("utf-8") if isinstance(x, bytes) else x)
-print(json.dumps({k: plain(v.numpy().tolist()) for k, v in out.items()}))
+loaded, out = {}, {}
+for key, (path, signature, arguments) in json.loads(sys.stdin.read()).items():
+    if path not in loaded:
+        loaded[path] = tf.saved_model.load(path)
+    serve = loaded[path].signatures[signature]
+    result = serve(**{k: tf.constant(v) for k, v in arguments.items()})
+    out[key] = {k: plain(v.numpy().tolist()) for k, v in result.items()}
+assert "keras_bert_zoo" not in sys.modules and "keras_hub" not in sys.modules
+print(json.dumps(out))
 """
 
 
-def _serve_in_fresh_process(path, signature, arguments):
+def _serve_in_fresh_process(requests):
+    """`{key: (path, signature, arguments)}` -> `{key: outputs as lists}`, all served by one
+    new Python process (one TensorFlow start for every SavedModel of the module)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", LOADER, path, signature, json.dumps(arguments)],
-        capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run([sys.executable, "-c", LOADER], input=json.dumps(requests),
+                            capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _lists(inputs):
+    return {k: np.asarray(v).tolist() for k, v in inputs.items()}
 
 
 def _bpe_tokenizer():
@@ -61,8 +76,7 @@ def _bpe_tokenizer():
     return BytePairTokenizer({t: i for i, t in enumerate(tokens)}, merges)
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta"])
-def test_tagger_export_matches_in_memory_tagging(tmp_path, family):
+def _export_tagger(family, path):
     if family == "bert":
         tokenizer, backbone_cls = WordPieceTokenizer(VOCAB), BertBackbone
     else:
@@ -73,70 +87,99 @@ def test_tagger_export_matches_in_memory_tagging(tmp_path, family):
                             max_sequence_length=16)
     model = TokenTagger(backbone, num_tags=3, tag_names=["O", "B-LOC", "B-PER"])
     module, signatures = build_tagger_module(model, preprocessor)
-    path = str(tmp_path / "tagger")
     tf.saved_model.save(module, path, signatures=signatures)
-
-    served = _serve_in_fresh_process(path, "serving_default", {"text": TEXTS})
-    words = [[w.decode() for w in row] for row in split_text_into_words(TEXTS).to_list()]
-    expected = predict_word_tags(model, tokenizer, words, 16, default="")
-    assert served["num_words"] == [len(w) for w in words]
-    for i, row in enumerate(words):
-        n = len(row)
-        assert served["words"][i][:n] == row and set(served["words"][i][n:]) <= {""}
-        assert served["tags"][i][:n] == expected[i]
-        assert set(served["tags"][i][n:]) <= {""}
-    assert any(t == "" for t in served["tags"][-1][:len(words[-1])])  # cut words: ""
-
-    loaded = tf.saved_model.load(path)
-    by_words = loaded.signatures["serve_words"](
-        words=tf.constant([["Johanson", "lives", "pad"], ["Zürich", "", ""]]),
-        num_words=tf.constant([2, 1]))
-    assert by_words["num_words"].numpy().tolist() == [2, 1]
-    assert [[t.decode() for t in row] for row in by_words["tags"].numpy().tolist()] == [
-        t + [""] * (2 - len(t)) for t in predict_word_tags(
-            model, tokenizer, [["Johanson", "lives"], ["Zürich"]], 16, default="")]
     inputs = preprocessor(tf.constant(TEXTS[:2]))
-    tokenized = loaded.signatures["serve_tokenized"](**inputs)  # segment_ids: BERT only
-    logits = model(inputs)
-    np.testing.assert_allclose(tokenized["logits"].numpy(), logits, atol=1e-5)
+    requests = {"text": (path, "serving_default", {"text": TEXTS}),
+                "words": (path, "serve_words", {"words": WORDS, "num_words": NUM_WORDS}),
+                "tokenized": (path, "serve_tokenized", _lists(inputs))}  # segment_ids: BERT
+    return {"model": model, "tokenizer": tokenizer, "inputs": inputs}, requests
 
 
-@pytest.mark.parametrize("threshold", [None, 0.0])
-def test_qa_export_matches_in_memory_decoding(tmp_path, threshold):
-    tokenizer = WordPieceTokenizer(VOCAB)
-    preprocessor = Preprocessor(tokenizer, sequence_length=24)
-    backbone = BertBackbone(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2,
-                            hidden_dim=16, intermediate_dim=32, max_sequence_length=24)
-    model = SpanQuestionAnswerer(backbone)
-    module, signatures = build_qa_module(model, preprocessor, doc_stride=4, max_answer_length=4,
-                                         max_question_length=8, null_score_threshold=threshold)
-    path = str(tmp_path / "qa")
-    tf.saved_model.save(module, path, signatures=signatures)
-    served = _serve_in_fresh_process(path, "serving_default",
-                                     {"question": QUESTIONS, "context": CONTEXTS})
-
+def _qa_features(preprocessor):
     examples = [SquadExample(str(i), q, c, []) for i, (q, c) in
                 enumerate(zip(QUESTIONS, CONTEXTS))]
     features = squad_features(examples, preprocessor, max_question_length=8, doc_stride=4)
-    assert features.window_index.max() > 0  # the long context has overlapping windows
+    return examples, features
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The SavedModels of the tagger (per family) and of one QA model (per null-score
+    threshold), all served by one fresh process: `{case: (in-memory objects, outputs)}`."""
+    root = tmp_path_factory.mktemp("tagger_qa")
+    cases, requests = {}, {}
+    for family in FAMILIES:
+        cases[family], case_requests = _export_tagger(family, str(root / f"tagger_{family}"))
+        requests.update({f"{family}/{k}": v for k, v in case_requests.items()})
+
+    preprocessor = Preprocessor(WordPieceTokenizer(VOCAB), sequence_length=24)
+    keras.utils.set_random_seed(2)
+    backbone = BertBackbone(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2,
+                            hidden_dim=16, intermediate_dim=32, max_sequence_length=24)
+    model = SpanQuestionAnswerer(backbone)
+    examples, features = _qa_features(preprocessor)
     out = model.predict(features.inputs, verbose=0)
+    for threshold in THRESHOLDS:
+        module, signatures = build_qa_module(model, preprocessor, doc_stride=4,
+                                             max_answer_length=4, max_question_length=8,
+                                             null_score_threshold=threshold)
+        path = str(root / f"qa_{threshold}")
+        tf.saved_model.save(module, path, signatures=signatures)
+        cases[threshold] = {"examples": examples, "features": features, "out": out}
+        requests[f"{threshold}/text"] = (path, "serving_default",
+                                         {"question": QUESTIONS, "context": CONTEXTS})
+        requests[f"{threshold}/tokenized"] = (
+            path, "serve_tokenized", {k: v[:2].tolist() for k, v in features.inputs.items()})
+
+    outputs = _serve_in_fresh_process(requests)
+    return {case: (objects, {key.split("/")[1]: value for key, value in outputs.items()
+                             if key.split("/")[0] == str(case)})
+            for case, objects in cases.items()}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tagger_export_matches_in_memory_tagging(served, family):
+    objects, outputs = served[family]
+    model, tokenizer = objects["model"], objects["tokenizer"]
+    served_text = outputs["text"]
+    words = [[w.decode() for w in row] for row in split_text_into_words(TEXTS).to_list()]
+    expected = predict_word_tags(model, tokenizer, words, 16, default="")
+    assert served_text["num_words"] == [len(w) for w in words]
+    for i, row in enumerate(words):
+        n = len(row)
+        assert served_text["words"][i][:n] == row and set(served_text["words"][i][n:]) <= {""}
+        assert served_text["tags"][i][:n] == expected[i]
+        assert set(served_text["tags"][i][n:]) <= {""}
+    assert any(t == "" for t in served_text["tags"][-1][:len(words[-1])])  # cut words: ""
+
+    by_words = outputs["words"]
+    assert by_words["num_words"] == NUM_WORDS
+    assert by_words["tags"] == [t + [""] * (2 - len(t)) for t in predict_word_tags(
+        model, tokenizer, [row[:n] for row, n in zip(WORDS, NUM_WORDS)], 16, default="")]
+    logits = model(objects["inputs"])
+    np.testing.assert_allclose(outputs["tokenized"]["logits"], logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("threshold", THRESHOLDS)
+def test_qa_export_matches_in_memory_decoding(served, threshold):
+    objects, outputs = served[threshold]
+    examples, features, out = objects["examples"], objects["features"], objects["out"]
+    served_text = outputs["text"]
+    assert features.window_index.max() > 0  # the long context has overlapping windows
     answers = decode_answers(features, out["start_logits"], out["end_logits"], examples,
                              max_answer_length=4, null_score_threshold=threshold)
-    assert served["answer"] == [a.text for a in answers]
-    assert served["start_char"] == [a.start_char for a in answers]
-    assert served["end_char"] == [a.end_char for a in answers]
-    np.testing.assert_allclose(served["score"], [a.score for a in answers], atol=1e-4)
+    assert served_text["answer"] == [a.text for a in answers]
+    assert served_text["start_char"] == [a.start_char for a in answers]
+    assert served_text["end_char"] == [a.end_char for a in answers]
+    np.testing.assert_allclose(served_text["score"], [a.score for a in answers], atol=1e-4)
     for answer, context in zip(answers, CONTEXTS):
         if answer.start_char >= 0:
             assert context[answer.start_char:answer.end_char] == answer.text
-    assert answers[3].text == "" and served["start_char"][3] == -1  # empty context
+    assert answers[3].text == "" and served_text["start_char"][3] == -1  # empty context
     if threshold is None:
         assert sum(bool(a.text) for a in answers) >= 4
 
-    loaded = tf.saved_model.load(path)
-    tokenized = loaded.signatures["serve_tokenized"](
-        **{k: tf.constant(v[:2]) for k, v in features.inputs.items()})
-    np.testing.assert_allclose(tokenized["start_logits"].numpy(), out["start_logits"][:2],
+    np.testing.assert_allclose(outputs["tokenized"]["start_logits"], out["start_logits"][:2],
                                atol=1e-5)
 
 
