@@ -25,7 +25,8 @@ Signatures:
 
 import tensorflow as tf
 
-from keras_bert_zoo.export.trimming import call_on_longest
+from keras_bert_zoo.export.trimming import (DEFAULT_LENGTH_GROUP_SIZE, call_on_longest,
+                                            check_length_group_size)
 from keras_bert_zoo.tasks.span_qa import tokenize_with_char_offsets
 from keras_bert_zoo.tokenizers.preprocessor import _LAYOUTS
 
@@ -39,8 +40,9 @@ def _column(batch_size, value):
 
 class _QuestionAnswererModule(tf.Module):
     def __init__(self, model, preprocessor, doc_stride, max_answer_length, max_question_length,
-                 n_best_size, null_score_threshold):
+                 n_best_size, null_score_threshold, length_group_size):
         super().__init__()
+        self.length_group_size = length_group_size
         self.model = model
         self.preprocessor = preprocessor
         self.doc_stride = doc_stride
@@ -142,7 +144,8 @@ class _QuestionAnswererModule(tf.Module):
                                                replacement_char=0xFFFD)
         inputs, token_starts, token_ends, max_context, example, count = self._windows(
             question, context)
-        logits = call_on_longest(self.model, inputs, self.preprocessor)
+        logits = call_on_longest(self.model, inputs, self.preprocessor,
+                                 length_group_size=self.length_group_size)
         start_logits = tf.cast(logits["start_logits"], tf.float32)
         end_logits = tf.cast(logits["end_logits"], tf.float32)
 
@@ -198,7 +201,8 @@ class _QuestionAnswererModule(tf.Module):
 
 
 def build_qa_module(model, preprocessor, doc_stride=128, max_answer_length=30,
-                    max_question_length=64, n_best_size=20, null_score_threshold=None):
+                    max_question_length=64, n_best_size=20, null_score_threshold=None,
+                    length_group_size=DEFAULT_LENGTH_GROUP_SIZE):
     """A `tf.Module` and its raw-string signatures for a `SpanQuestionAnswerer`.
 
     Args:
@@ -211,6 +215,8 @@ def build_qa_module(model, preprocessor, doc_stride=128, max_answer_length=30,
         n_best_size: starts and ends considered when pairing.
         null_score_threshold: SQuAD v2: answer "" when the [CLS] score beats the best span by
             more than this; None answers whenever a span exists.
+        length_group_size: windows per model call, grouped by length (see
+            `export_saved_model`).
 
     Returns:
         `(module, signatures)` for `tf.saved_model.save(module, path, signatures)`; see the
@@ -229,7 +235,8 @@ def build_qa_module(model, preprocessor, doc_stride=128, max_answer_length=30,
         raise ValueError(f"doc_stride={doc_stride} must be at least 1 token")
     module = _QuestionAnswererModule(float32_copy(model), preprocessor, int(doc_stride),
                                      max_answer_length, max_question_length, n_best_size,
-                                     null_score_threshold)
+                                     null_score_threshold,
+                                     check_length_group_size(length_group_size))
     signatures = {
         SERVING_KEY: tf.function(module.answer).get_concrete_function(
             tf.TensorSpec([None], tf.string, name="question"),

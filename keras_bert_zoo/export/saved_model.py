@@ -17,6 +17,8 @@ import tensorflow as tf
 
 from keras_bert_zoo.export.qa_export import build_qa_module
 from keras_bert_zoo.export.tagger_export import build_tagger_module
+from keras_bert_zoo.export.trimming import (DEFAULT_LENGTH_GROUP_SIZE, call_on_longest,
+                                            check_length_group_size)
 from keras_bert_zoo.export.warmup import (signature_input_names, warmup_inputs,
                                           write_warmup_file)
 from keras_bert_zoo.tasks.classifier import TextClassifier
@@ -41,18 +43,23 @@ def float32_copy(model):
 
 
 class _ClassifierModule(tf.Module):
-    def __init__(self, model, preprocessor):
+    def __init__(self, model, preprocessor, length_group_size):
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
+        self.length_group_size = length_group_size
         names = model.class_names or [str(i) for i in range(model.num_classes)]
         self.class_names = tf.constant(names)
         self.problem_type = model.problem_type
         self.input_names = sorted(i.name for i in model.inputs)
 
-    def _outputs(self, inputs):
+    def _logits(self, inputs):
         inputs = {k: v for k, v in inputs.items() if k in self.input_names}
-        logits = tf.cast(self.model(inputs, training=False), tf.float32)
+        return call_on_longest(self.model, inputs, self.preprocessor, per_token=False,
+                               length_group_size=self.length_group_size)
+
+    def _outputs(self, logits):
+        logits = tf.cast(logits, tf.float32)
         if self.problem_type == "regression":
             return {"score": logits[:, 0]}
         if self.problem_type == "multi_label":
@@ -70,13 +77,14 @@ class _ClassifierModule(tf.Module):
         return outputs
 
     def tokenized(self, **inputs):
-        return self._outputs(inputs)
+        inputs = {k: v for k, v in inputs.items() if k in self.input_names}
+        return self._outputs(self.model(inputs, training=False))
 
     def single(self, text):
-        return self._outputs(self.preprocessor(text))
+        return self._outputs(self._logits(self.preprocessor(text)))
 
     def pairs(self, text, text_pair):
-        return self._outputs(self.preprocessor((text, text_pair)))
+        return self._outputs(self._logits(self.preprocessor((text, text_pair))))
 
 
 def _umask():
@@ -193,7 +201,8 @@ def new_version_dir(base, version=None):
 
 
 def export_saved_model(task_model, preprocessor=None, path=None, *, pair=None,
-                       warmup_texts=None, overwrite=True, **options):
+                       warmup_texts=None, overwrite=True,
+                       length_group_size=DEFAULT_LENGTH_GROUP_SIZE, **options):
     """Writes a SavedModel whose `serving_default` signature takes raw `tf.string` texts.
 
     `export_saved_model(task, path)` uses the task's own preprocessor;
@@ -215,6 +224,11 @@ def export_saved_model(task_model, preprocessor=None, path=None, *, pair=None,
             name; at most 1000), or an int N for N built-in sample examples; one request of
             batch size 1 per example (see `keras_bert_zoo.export.warmup`).
         overwrite: replace an existing `path` (default) or raise `FileExistsError`.
+        length_group_size: with the preprocessor's `padding="longest"`, `serving_default`
+            sorts a request by text length and runs the model on groups of this many
+            examples, each cut to its longest member (`keras_bert_zoo.export.trimming`); 0
+            runs the request as one batch cut to its longest member. Outputs are the same
+            either way. Seq2seq exports generate for the whole request at once.
         **options: task options, listed below.
 
     Signatures (classifier):
@@ -255,22 +269,28 @@ def export_saved_model(task_model, preprocessor=None, path=None, *, pair=None,
                              "export_saved_model(task, preprocessor, path)")
     builders = ((Seq2SeqGenerator, build_seq2seq_module), (TextEmbedder, build_embedder_module),
                 (TokenTagger, build_tagger_module), (SpanQuestionAnswerer, build_qa_module))
+    check_length_group_size(length_group_size)
     for task_type, build in builders:
         if isinstance(task_model, task_type):
+            if task_type is not Seq2SeqGenerator:
+                options["length_group_size"] = length_group_size
             module, signatures = build(task_model, preprocessor, **options)
             return _atomic_save(module, path, signatures, warmup_texts, overwrite=overwrite)
     if not isinstance(task_model, TextClassifier):
         raise TypeError(f"export of {type(task_model).__name__} is not supported yet")
     if options:
         raise TypeError(f"unknown classifier export options: {', '.join(sorted(options))}")
-    module, signatures = build_classifier_module(task_model, preprocessor, pair=pair)
+    module, signatures = build_classifier_module(task_model, preprocessor, pair=pair,
+                                                 length_group_size=length_group_size)
     return _atomic_save(module, path, signatures, warmup_texts, overwrite=overwrite)
 
 
-def build_classifier_module(model, preprocessor, *, pair=False):
+def build_classifier_module(model, preprocessor, *, pair=False,
+                            length_group_size=DEFAULT_LENGTH_GROUP_SIZE):
     """A `tf.Module` and its signatures for a `TextClassifier` (see `export_saved_model`):
     `serving_default(text[, text_pair])` and `serve_tokenized(...)`."""
-    module = _ClassifierModule(float32_copy(model), preprocessor)
+    module = _ClassifierModule(float32_copy(model), preprocessor,
+                               check_length_group_size(length_group_size))
     if pair:
         serving = tf.function(module.pairs).get_concrete_function(
             tf.TensorSpec([None], tf.string, name="text"),

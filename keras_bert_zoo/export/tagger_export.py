@@ -16,7 +16,8 @@ Signatures:
 
 import tensorflow as tf
 
-from keras_bert_zoo.export.trimming import call_on_longest
+from keras_bert_zoo.export.trimming import (DEFAULT_LENGTH_GROUP_SIZE, call_on_longest,
+                                            check_length_group_size)
 from keras_bert_zoo.tasks.tagger import (first_token_positions, pack_words,
                                          split_text_into_words, tokenize_words)
 
@@ -26,10 +27,11 @@ TOKENIZED_KEY = "serve_tokenized"
 
 
 class _TaggerModule(tf.Module):
-    def __init__(self, model, preprocessor):
+    def __init__(self, model, preprocessor, length_group_size):
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
+        self.length_group_size = length_group_size
         names = model.tag_names or [str(i) for i in range(model.num_tags)]
         self.tag_names = tf.constant(names)
         self.input_names = [i.name for i in model.inputs]
@@ -46,7 +48,8 @@ class _TaggerModule(tf.Module):
         length = self.preprocessor.sequence_length
         pieces = tokenize_words(tokenizer, words)
         inputs, _ = pack_words(pieces, tokenizer, length)
-        logits = call_on_longest(self.model, self._model_inputs(inputs), self.preprocessor)
+        logits = call_on_longest(self.model, self._model_inputs(inputs), self.preprocessor,
+                                 length_group_size=self.length_group_size)
         token_tags = tf.argmax(logits, -1, output_type=tf.int32)  # (batch, seq)
         positions = first_token_positions(pieces, length).to_tensor(default_value=-1)
         tag_ids = tf.gather(token_tags, tf.maximum(positions, 0), batch_dims=1)
@@ -67,13 +70,14 @@ class _TaggerModule(tf.Module):
         return self._tag(tf.ragged.boolean_mask(words, keep))
 
 
-def build_tagger_module(model, preprocessor):
+def build_tagger_module(model, preprocessor, *, length_group_size=DEFAULT_LENGTH_GROUP_SIZE):
     """A `tf.Module` and its raw-string signatures for a `TokenTagger`.
 
     Args:
         model: a trained `TokenTagger` (mixed precision is exported as a float32 copy).
         preprocessor: the `Preprocessor` whose tokenizer and sequence length it was trained
             with (see `keras_bert_zoo.tasks.tagger.align_labels`).
+        length_group_size: see `export_saved_model`.
 
     Returns:
         `(module, signatures)`, ready for `tf.saved_model.save(module, path, signatures)`;
@@ -81,7 +85,8 @@ def build_tagger_module(model, preprocessor):
     """
     from keras_bert_zoo.export.saved_model import float32_copy  # saved_model imports us
 
-    module = _TaggerModule(float32_copy(model), preprocessor)
+    module = _TaggerModule(float32_copy(model), preprocessor,
+                           check_length_group_size(length_group_size))
     signatures = {
         SERVING_KEY: tf.function(module.text).get_concrete_function(
             tf.TensorSpec([None], tf.string, name="text")),

@@ -2,7 +2,9 @@
 
 The signatures are called in process (the same graphs a SavedModel holds); the SavedModel
 round trips are tested in the other export tests. Requests are short, so "longest" padding
-really cuts the sequences (asserted), and mix in empty strings and a batch of one.
+really cuts the sequences (asserted), and mix in empty strings and a batch of one. Exports run
+a request in length-sorted groups (`length_group_size`, default 4): the mixed batches below
+span several groups whose order differs from the request's.
 """
 
 import keras
@@ -22,7 +24,8 @@ from tests.export.test_tagger_qa_export import VOCAB
 
 LENGTH = 32
 SHORT = ["Johanson lives in Zürich.", "", "who?", "Dr. O'Neil, the CAFÉ!"]
-BATCHES = [SHORT, SHORT[:1], [""], SHORT + ["zurich " * 40]]  # the last one reaches LENGTH
+MIXED = ["zurich " * n + "lives" for n in (9, 1, 30, 0, 4, 17, 2, 25, 6)]
+BATCHES = [SHORT, SHORT[:1], [""], SHORT + ["zurich " * 40], MIXED]  # the 4th reaches LENGTH
 
 
 def _both(preprocessor, texts=SHORT):
@@ -55,11 +58,17 @@ def _backbone(length=LENGTH, seed=0):
                         intermediate_dim=32, max_sequence_length=length)
 
 
-@pytest.mark.parametrize("pair", [False, True])
-def test_classifier(pair):
+def _grouping(length_group_size):
+    return {} if length_group_size is None else {"length_group_size": length_group_size}
+
+
+# None: the default grouping; 0: one model call on the whole request cut to its longest text.
+@pytest.mark.parametrize("pair, length_group_size", [(False, None), (False, 0), (True, None)])
+def test_classifier(pair, length_group_size):
     model = TextClassifier(_backbone(), num_classes=3, class_names=["a", "b", "c"])
     longest, fixed = _both(Preprocessor(WordPieceTokenizer(VOCAB), sequence_length=LENGTH))
-    _, dynamic = build_classifier_module(model, longest, pair=pair)
+    _, dynamic = build_classifier_module(model, longest, pair=pair,
+                                         **_grouping(length_group_size))
     _, static = build_classifier_module(model, fixed, pair=pair)
     for batch in BATCHES:
         inputs = {"text": batch, "text_pair": batch[::-1]} if pair else {"text": batch}
@@ -83,7 +92,7 @@ def test_question_answering():
     _, static = build_qa_module(model, fixed, **options)
     questions = ["Where does Johanson live?", "who?", "", "where"]
     for contexts in BATCHES:
-        inputs = {"question": (questions * 2)[:len(contexts)], "context": contexts}
+        inputs = {"question": (questions * 3)[:len(contexts)], "context": contexts}
         got, expected = _serve(dynamic, **inputs), _serve(static, **inputs)
         assert got["answer"].tolist() == expected["answer"].tolist()
         _assert_same(got, expected)
@@ -95,7 +104,7 @@ def test_embedder_and_seq2seq():
     longest, fixed = _both(preprocessor, texts)
     _, dynamic = build_embedder_module(model, longest)
     _, static = build_embedder_module(model, fixed)
-    for batch in (texts, texts[:1]):
+    for batch in (texts, texts[:1], texts * 3):
         _assert_same(_serve(dynamic, text=batch), _serve(static, text=batch))
 
     generator = seq2seq_model()
@@ -105,3 +114,11 @@ def test_embedder_and_seq2seq():
     _, static = build_seq2seq_module(generator, fixed, max_length=6)
     for batch in (["a b", "", "then"], ["cat"]):
         _assert_same(_serve(dynamic, text=batch), _serve(static, text=batch))
+
+
+def test_bad_length_group_size():
+    model = TextClassifier(_backbone(), num_classes=2)
+    preprocessor = Preprocessor(WordPieceTokenizer(VOCAB), sequence_length=LENGTH)
+    for bad in (-1, 2.5, "4", True):
+        with pytest.raises(ValueError, match="length_group_size must be an int >= 0"):
+            build_classifier_module(model, preprocessor, length_group_size=bad)
