@@ -16,9 +16,11 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from keras import ops
 
+from keras_bert_zoo.data.bucketing import bucket_by_length
+from keras_bert_zoo.data.packing import trim_to_longest
 from keras_bert_zoo.layers.embeddings import truncated_normal
 from keras_bert_zoo.tasks.pretraining import _weighted_cross_entropy
-from keras_bert_zoo.tasks.task import Task
+from keras_bert_zoo.tasks.task import DEFAULT_BATCH_SIZE, Task, _as_list, _is_strings
 from keras_bert_zoo.tokenizers.byte_pair_tokenizer import BytePairTokenizer
 from keras_bert_zoo.tokenizers.preprocessor import _LAYOUTS, pack_inputs
 from keras_bert_zoo.tokenizers.word_piece_tokenizer import _PUNCTUATION
@@ -35,6 +37,15 @@ class TokenTagger(Task):
     Train on the outputs of `align_labels`: `model.fit(inputs, labels, sample_weight=weights)`
     after `model.compile(optimizer)`; the loss is the cross-entropy averaged over the tokens of
     weight 1 (each word's first sub-word) and the metric `token_accuracy` counts those tokens.
+
+    With a `preprocessor` (its tokenizer and `sequence_length`), `fit` and `evaluate` also take
+    words and their tags: `fit(words, tags)`, `words` a list of sentences (each a list of word
+    strings, or a raw text split like `split_text_into_words`), `tags` matching lists of tag
+    names (from `tag_names`) or ids; the alignment is `align_labels`'. Batches are padded to
+    their longest sentence and, in `fit` with `shuffle=True`, grouped by length
+    (`keras_bert_zoo.data.bucketing`). `predict(words)` returns the per-token logits
+    `[n, sequence_length, num_tags]` (zeros past each batch's length) and `predict_tags(words)`
+    one tag per word.
 
     Args:
         backbone: a `BertBackbone`, `AlbertBackbone` or `RobertaBackbone`.
@@ -88,6 +99,152 @@ class TokenTagger(Task):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.token_accuracy.update_state(y, y_pred, sample_weight=sample_weight)
         return self.get_metrics_result()
+
+    @classmethod
+    def from_preset(cls, handle, *, num_tags=None, tag_names=None, sequence_length=None,
+                    random_init=False, dtype=None, download=None, **kwargs):
+        """A tagger with the backbone and the matching preprocessor of a model handle.
+
+        Args:
+            handle: a local Hugging Face model directory, a directory written by this package
+                (pretraining or conversion: a new head on its backbone; a saved tagger with
+                the same tags: that tagger), `hf://org/name`, or a preset name (random
+                weights, no preprocessor: needs `random_init=True`).
+            num_tags: number of tags; default `len(tag_names)`.
+            tag_names: the tag strings (e.g. BIO tags), so `fit` takes tags by name.
+            sequence_length: length of the preprocessor's outputs.
+            random_init: allow a preset name (presets carry no weights).
+            dtype: a dtype policy name for the backbone, e.g. "mixed_float16".
+            download: `repo_id -> directory` for `hf://` handles.
+            **kwargs: `TokenTagger` arguments (`dropout`).
+        """
+        from keras_bert_zoo.models import Backbone, loading
+
+        if num_tags is None:
+            if not tag_names:
+                raise ValueError("TokenTagger.from_preset needs tag_names= (or num_tags=)")
+            num_tags = len(tag_names)
+        if loading.is_preset_name(handle):
+            backbone = Backbone.from_preset(handle, random_init=random_init, dtype=dtype)
+            return cls(backbone, num_tags=num_tags, tag_names=tag_names, **kwargs)
+        directory = loading.resolve_handle(handle, download)
+        if loading.layout(directory) == "task":
+            task = loading.load_task(directory)
+            same = (isinstance(task, cls) and task.num_tags == num_tags
+                    and tag_names in (None, task.tag_names) and not kwargs)
+            if same and dtype is None:
+                if task.preprocessor is None or sequence_length is not None:
+                    task.preprocessor = loading.load_preprocessor_from(directory,
+                                                                       sequence_length)
+                return task
+        backbone, preprocessor = loading.load_backbone(directory, sequence_length=sequence_length,
+                                                       dtype=dtype)
+        return cls(backbone, num_tags=num_tags, tag_names=tag_names, preprocessor=preprocessor,
+                   **kwargs)
+
+    # Words in -------------------------------------------------------------------------------
+    def _words(self, x):
+        """Sentences as lists of words, or None when `x` is not words or texts."""
+        if isinstance(x, tf.RaggedTensor) and x.dtype == tf.string:
+            return [[w.decode() for w in row] for row in x.to_list()]
+        if _is_strings(x):
+            texts = _as_list(x)
+            return [[w.decode() for w in row]
+                    for row in split_text_into_words(tf.constant(texts, tf.string,
+                                                                 shape=[len(texts)])).to_list()]
+        if isinstance(x, (list, tuple)) and x and all(
+                isinstance(row, (list, tuple)) for row in x) and any(row for row in x) and all(
+                isinstance(w, (str, bytes)) for row in x for w in row):
+            return [[w.decode() if isinstance(w, bytes) else w for w in row] for row in x]
+        return None
+
+    def _words_dataset(self, words, tags=None, sample_weight=None, *, batch_size=None,
+                       shuffle=False):
+        """Sentences (and tags) -> batches `(inputs[, labels, weights])`, each cut to its
+        longest sentence when the preprocessor pads to the longest."""
+        self._require_preprocessor()
+        preprocessor = self.preprocessor
+        batch_size = batch_size or DEFAULT_BATCH_SIZE
+        names = {k for k in self.input}
+        if tags is None:
+            inputs, _ = encode_words(words, preprocessor.tokenizer,
+                                     preprocessor.sequence_length)
+            elements = ({k: v for k, v in inputs.items() if k in names},)
+        else:
+            tags = [list(_as_list(row)) for row in tags]
+            by_name = any(isinstance(t, (str, bytes)) for row in tags for t in row)
+            if by_name and self.tag_names is None:
+                raise ValueError("got tag names but this TokenTagger has no tag_names; pass "
+                                 "tag_names= to it, or give tag ids")
+            tags = [[t.decode() if isinstance(t, bytes) else t for t in row] for row in tags]
+            inputs, labels, weights = align_labels(
+                words, tags, preprocessor.tokenizer, preprocessor.sequence_length,
+                tag_names=self.tag_names if by_name else None)
+            if sample_weight is not None:
+                weights = weights * np.asarray(sample_weight, "float32").reshape(-1, 1)
+            elements = ({k: v for k, v in inputs.items() if k in names}, labels, weights)
+        ds = tf.data.Dataset.from_tensor_slices(elements)
+        longest = preprocessor.padding == "longest"
+        if shuffle:  # drawn from the global seed (keras.utils.set_random_seed)
+            seed = int(np.random.randint(2**31 - 1))
+            ds = ds.shuffle(len(words), seed=seed, reshuffle_each_iteration=True)
+            if longest:
+                ds = bucket_by_length(ds, lambda inputs: inputs, batch_size=batch_size,
+                                      seed=seed, pad_to_multiple_of=preprocessor.pad_to_multiple_of,
+                                      per_token_rest=True)
+                return ds.prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size)
+        if longest:
+            def trim(inputs, *rest):
+                trimmed = trim_to_longest(inputs, preprocessor.pad_to_multiple_of)
+                length = tf.shape(trimmed["padding_mask"])[-1]
+                return (trimmed, *[r[:, :length] for r in rest])
+
+            ds = ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if tags is None:
+            ds = ds.map(lambda inputs: inputs)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def _convert(self, x, y=None, sample_weight=None, *, batch_size=None, shuffle=False,
+                 with_labels=True):
+        words = None if isinstance(x, tf.data.Dataset) else self._words(x)
+        if words is None:
+            return super()._convert(x, y, sample_weight, batch_size=batch_size,
+                                    shuffle=shuffle, with_labels=with_labels)
+        if with_labels and y is None:
+            raise ValueError("fit and evaluate on words need their tags: fit(words, tags)")
+        ds = self._words_dataset(words, y if with_labels else None,
+                                 sample_weight if with_labels else None,
+                                 batch_size=batch_size, shuffle=shuffle)
+        return ds, None, None, None
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """`keras.Model.predict`; for words or texts (class docstring) the per-token logits
+        `[n, sequence_length, num_tags]`, zero past the length each batch was cut to."""
+        words = None if isinstance(x, tf.data.Dataset) else self._words(x)
+        if words is None:
+            return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
+                                   callbacks=callbacks)
+        length = self.preprocessor.sequence_length if self.preprocessor is not None else 0
+        outputs = []
+        for inputs in self._words_dataset(words, batch_size=batch_size):
+            logits = np.asarray(self.predict_on_batch(inputs))
+            outputs.append(np.pad(logits, [(0, 0), (0, length - logits.shape[1]), (0, 0)]))
+        if not outputs:
+            return np.zeros((0, length, self.num_tags), "float32")
+        return np.concatenate(outputs)
+
+    def predict_tags(self, x, batch_size=None, default=""):
+        """One tag per word (names from `tag_names`, else ids) for sentences given as lists
+        of words or as raw texts; words cut off by `sequence_length` get `default`."""
+        words = self._words(x)
+        if words is None:
+            raise ValueError("predict_tags takes sentences as lists of words, or raw texts")
+        logits = self.predict(words, batch_size=batch_size)
+        _, word_ids = encode_words(words, self.preprocessor.tokenizer,
+                                   self.preprocessor.sequence_length)
+        return decode_word_tags(logits, word_ids, [len(w) for w in words], self.tag_names,
+                                default=default)
 
     def get_config(self):
         return {
