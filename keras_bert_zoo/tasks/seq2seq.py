@@ -27,7 +27,7 @@ from keras_bert_zoo.data.packing import trim_to_longest
 from keras_bert_zoo.extras import require
 from keras_bert_zoo.models.bart.bart_backbone import BartBackbone
 from keras_bert_zoo.tasks.pretraining import LogitsBias, _weighted_cross_entropy
-from keras_bert_zoo.tasks.task import Task
+from keras_bert_zoo.tasks.task import DEFAULT_BATCH_SIZE, Task, _as_list, _is_strings
 from keras_bert_zoo.tokenizers.preprocessor import Preprocessor, pack_inputs
 
 SAMPLERS = ("greedy", "beam", "top_k", "top_p")
@@ -348,7 +348,12 @@ class Seq2SeqGenerator(Task):
         backbone: a `BartBackbone`.
         label_smoothing: label smoothing of the cross-entropy (0.1 in BART fine-tuning).
         preprocessor: optional BART `Preprocessor` (its `sequence_length` is the source
-            length) so that `generate` takes and returns strings.
+            length) so that `generate` takes and returns strings, and `fit` / `evaluate` take
+            `(sources, targets)` as two lists of strings: `fit(sources, targets)`, batched as
+            `seq2seq_dataset` batches them (targets up to `sequence_length` tokens; with the
+            preprocessor's `padding="longest"`, each batch cut to its longest source and
+            target), shuffled every epoch when `shuffle=True` (seeded by
+            `keras.utils.set_random_seed`).
 
     Example:
     >>> backbone = BartBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
@@ -401,6 +406,33 @@ class Seq2SeqGenerator(Task):
             sample_weight=y["target_weights"],
         )
         return self.get_metrics_result()
+
+    # Strings in -----------------------------------------------------------------------------
+    def _convert(self, x, y=None, sample_weight=None, *, batch_size=None, shuffle=False,
+                 with_labels=True):
+        if isinstance(x, tf.data.Dataset) or not _is_strings(x):
+            return super()._convert(x, y, sample_weight, batch_size=batch_size,
+                                    shuffle=shuffle, with_labels=with_labels)
+        if not with_labels:
+            raise ValueError("predict takes token ids; generate texts with "
+                             "model.generate(texts)")
+        if y is None or not _is_strings(y):
+            raise ValueError("fit and evaluate on source texts need the target texts: "
+                             "fit(sources, targets)")
+        self._require_preprocessor()
+        if sample_weight is not None:
+            raise ValueError("sample_weight does not apply to texts; each target token "
+                             "counts once")
+        preprocessor = self.preprocessor
+        seed = int(np.random.randint(2**31 - 1)) if shuffle else None
+        ds = seq2seq_dataset(
+            preprocessor.tokenizer, [_text(t) for t in _as_list(x)],
+            [_text(t) for t in _as_list(y)], source_length=preprocessor.sequence_length,
+            target_length=preprocessor.sequence_length,
+            batch_size=batch_size or DEFAULT_BATCH_SIZE, shuffle=shuffle, seed=seed,
+            pad_to_multiple_of=(preprocessor.pad_to_multiple_of
+                                if preprocessor.padding == "longest" else None))
+        return ds, None, None, None
 
     # Cached decoding ------------------------------------------------------------------------
     def call_encoder(self, token_ids, padding_mask):
@@ -625,6 +657,10 @@ class Seq2SeqGenerator(Task):
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.layers.deserialize(config["preprocessor"])
         return super().from_config(config)
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def detokenize_generated(tokenizer, ids):
