@@ -1,4 +1,8 @@
-"""Move weights between keras-hub backbones and ours, as a table of layer names plus asserts."""
+"""Move weights between keras-hub backbones and ours, as a table of layer names plus asserts;
+read keras-hub preset directories."""
+
+import json
+import os
 
 import numpy as np
 
@@ -179,3 +183,79 @@ def to_keras_hub(backbone):
     for hub_path, our_path, offset in _layer_table(backbone):
         _copy(_resolve(backbone, our_path), _get(hub, hub_path), offset, reverse=True)
     return hub
+
+
+# keras-hub preset directories --------------------------------------------------------------
+_TOKENIZER_FAMILIES = {"BertTokenizer": "bert", "AlbertTokenizer": "albert",
+                       "RobertaTokenizer": "roberta", "BartTokenizer": "bart"}
+
+
+def is_keras_hub_preset(directory):
+    """Whether `directory` is a keras-hub preset (its `config.json` names a keras-hub class)."""
+    try:
+        with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and str(config.get("module", "")).startswith("keras_hub")
+
+
+def tokenizer_from_keras_hub(hub_tokenizer):
+    """Our tokenizer with the vocabulary (and merges, or SentencePiece model) and casing of a
+    keras-hub `{Bert,Albert,Roberta,Bart}Tokenizer`; returns `(tokenizer, family)`."""
+    from keras_bert_zoo.tokenizers import (BytePairTokenizer, SentencePieceTokenizer,
+                                           WordPieceTokenizer)
+
+    name = type(hub_tokenizer).__name__
+    family = _TOKENIZER_FAMILIES.get(name)
+    if family is None:
+        raise ValueError(f"cannot read a keras-hub {name}; supported: "
+                         f"{', '.join(sorted(_TOKENIZER_FAMILIES))}")
+    if family == "bert":
+        return WordPieceTokenizer(list(hub_tokenizer.get_vocabulary()),
+                                  lowercase=bool(hub_tokenizer.lowercase),
+                                  strip_accents=bool(hub_tokenizer.strip_accents)), family
+    if family == "albert":
+        return SentencePieceTokenizer(hub_tokenizer.proto), family
+    vocabulary = hub_tokenizer.vocabulary
+    return BytePairTokenizer(dict(vocabulary), list(hub_tokenizer.merges),
+                             family=family), family
+
+
+def from_keras_hub_preset(directory, *, sequence_length=None):
+    """`(backbone, preprocessor)` of a local keras-hub preset directory (`config.json`,
+    `model.weights.h5`, `tokenizer.json` and its assets): the backbone and tokenizer are read
+    with keras-hub's own loaders, then converted (`from_keras_hub`, `tokenizer_from_keras_hub`).
+
+    Args:
+        directory: the preset directory, as written by keras-hub's `save_to_preset`.
+        sequence_length: the preprocessor's length; default: the preset's
+            `preprocessor.json` if it has one, else min(512, the backbone's maximum).
+    """
+    import keras_hub
+
+    from keras_bert_zoo.tokenizers import Preprocessor
+
+    with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+        class_name = json.load(f).get("class_name")
+    if class_name not in _families():
+        raise ValueError(f"{directory!r} holds a keras-hub {class_name}; supported: "
+                         f"{', '.join(sorted(_families()))}")
+    backbone = from_keras_hub(keras_hub.models.Backbone.from_preset(directory))
+    if not os.path.exists(os.path.join(directory, "tokenizer.json")):
+        raise FileNotFoundError(f"{directory!r} has no tokenizer.json: save the keras-hub "
+                                "tokenizer with it (tokenizer.save_to_preset(directory))")
+    tokenizer, family = tokenizer_from_keras_hub(
+        keras_hub.models.Tokenizer.from_preset(directory))
+    if sequence_length is None:
+        sequence_length = _preset_sequence_length(directory) or min(
+            512, backbone.max_sequence_length)
+    return backbone, Preprocessor(tokenizer, sequence_length=sequence_length, family=family)
+
+
+def _preset_sequence_length(directory):
+    try:
+        with open(os.path.join(directory, "preprocessor.json"), encoding="utf-8") as f:
+            return json.load(f)["config"]["sequence_length"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

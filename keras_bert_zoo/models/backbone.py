@@ -69,8 +69,9 @@ class Backbone(keras.Model):
         """Builds a backbone from a model handle (see `keras_bert_zoo.models.loading`).
 
         Args:
-            handle: a local Hugging Face model directory, a directory written by this package
-                (pretraining, conversion or fine-tuning run), `hf://org/name`, or a preset
+            handle: a local Hugging Face model directory, a local keras-hub preset directory,
+                a directory written by this package (pretraining, conversion or fine-tuning
+                run), `hf://org/name`, or a preset
                 name from `list_presets()` (random weights: needs `random_init=True`).
             random_init: allow a preset name (presets carry no weights).
             dtype: a dtype policy name, e.g. "mixed_float16".

@@ -2,6 +2,8 @@
 
 A handle is one of:
 - a local Hugging Face model directory (`config.json` + `model.safetensors` + tokenizer files);
+- a local keras-hub preset directory (`config.json` naming a keras-hub backbone,
+  `model.weights.h5`, `tokenizer.json` + assets), read with keras-hub's loaders and converted;
 - a directory written by this package: a pretraining run (`backbone.keras` + `tokenizer/`), a
   conversion (`backbone.keras` + tokenizer files beside it) or a fine-tuning run
   (`model.keras` + `tokenizer/`);
@@ -10,6 +12,7 @@ A handle is one of:
   `random_init=True` is passed (presets carry no weights).
 """
 
+import json
 import os
 
 import keras
@@ -79,16 +82,22 @@ def resolve_handle(handle, download=None):
 
 
 def layout(directory):
-    """'task' (fine-tuning run), 'backbone' (pretraining run or conversion) or 'huggingface'."""
+    """'task' (fine-tuning run), 'backbone' (pretraining run or conversion), 'keras_hub' (a
+    keras-hub preset) or 'huggingface'."""
+    from keras_bert_zoo.convert.keras_hub import is_keras_hub_preset
+
     if os.path.exists(os.path.join(directory, TASK_FILE)):
         return "task"
     if os.path.exists(os.path.join(directory, BACKBONE_FILE)):
         return "backbone"
+    if is_keras_hub_preset(directory):
+        return "keras_hub"
     if os.path.exists(os.path.join(directory, "config.json")):
         return "huggingface"
     raise FileNotFoundError(
         f"{directory!r} has none of {TASK_FILE} (a fine-tuning run), {BACKBONE_FILE} (a "
-        "pretraining run or conversion) or config.json (a Hugging Face model)"
+        "pretraining run or conversion) or config.json (a Hugging Face model or a keras-hub "
+        "preset)"
     )
 
 
@@ -139,7 +148,12 @@ def load_backbone(directory, *, sequence_length=None, dtype=None, with_preproces
     """
     kind = layout(directory)
     preprocessor = None
-    if kind == "huggingface":
+    if kind == "keras_hub":
+        from keras_bert_zoo.convert.keras_hub import from_keras_hub_preset
+
+        backbone, preprocessor = from_keras_hub_preset(directory,
+                                                       sequence_length=sequence_length)
+    elif kind == "huggingface":
         from keras_bert_zoo.convert import from_huggingface
 
         backbone, preprocessor = from_huggingface(directory, sequence_length=sequence_length)
@@ -156,7 +170,23 @@ def load_backbone(directory, *, sequence_length=None, dtype=None, with_preproces
 
 def load_preprocessor_handle(directory, sequence_length=None):
     """The preprocessor of a local directory, without loading weights when it can."""
-    if layout(directory) == "huggingface":
+    kind = layout(directory)
+    if kind == "keras_hub":
+        import keras_hub
+
+        from keras_bert_zoo.convert.keras_hub import (_preset_sequence_length,
+                                                      tokenizer_from_keras_hub)
+        from keras_bert_zoo.tokenizers import Preprocessor
+
+        tokenizer, family = tokenizer_from_keras_hub(
+            keras_hub.models.Tokenizer.from_preset(directory))
+        sequence_length = sequence_length or _preset_sequence_length(directory)
+        if sequence_length is None:
+            with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+                limit = json.load(f)["config"].get("max_sequence_length", DEFAULT_SEQUENCE_LENGTH)
+            sequence_length = min(DEFAULT_SEQUENCE_LENGTH, limit)
+        return Preprocessor(tokenizer, sequence_length=sequence_length, family=family)
+    if kind == "huggingface":
         from keras_bert_zoo.convert.huggingface import (_read_json, _read_tokenizer_max_length,
                                                          backbone_config, load_hf_tokenizer)
         from keras_bert_zoo.tokenizers import Preprocessor

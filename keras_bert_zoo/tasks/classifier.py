@@ -202,10 +202,11 @@ class TextClassifier(Task):
         """A classifier with the backbone and the matching preprocessor of a model handle.
 
         Args:
-            handle: a local Hugging Face model directory, a directory written by this package
-                (pretraining or conversion: a new head on its backbone; fine-tuning run: the
-                saved classifier, or a new head when `num_classes` differs), `hf://org/name`,
-                or a preset name (random weights, no preprocessor: needs `random_init=True`).
+            handle: a local Hugging Face model directory or keras-hub preset directory, a
+                directory written by this package (pretraining or conversion: a new head on
+                its backbone; fine-tuning run: the saved classifier, or a new head when
+                `num_classes` differs), `hf://org/name`, or a preset name (random weights, no
+                preprocessor: needs `random_init=True`).
             num_classes: number of labels; required unless the handle holds a classifier.
             sequence_length: length of the preprocessor's outputs.
             random_init: allow a preset name (presets carry no weights).

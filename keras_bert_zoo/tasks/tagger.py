@@ -106,10 +106,11 @@ class TokenTagger(Task):
         """A tagger with the backbone and the matching preprocessor of a model handle.
 
         Args:
-            handle: a local Hugging Face model directory, a directory written by this package
-                (pretraining or conversion: a new head on its backbone; a saved tagger with
-                the same tags: that tagger), `hf://org/name`, or a preset name (random
-                weights, no preprocessor: needs `random_init=True`).
+            handle: a local Hugging Face model directory or keras-hub preset directory, a
+                directory written by this package (pretraining or conversion: a new head on
+                its backbone; a saved tagger with the same tags: that tagger),
+                `hf://org/name`, or a preset name (random weights, no preprocessor: needs
+                `random_init=True`).
             num_tags: number of tags; default `len(tag_names)`.
             tag_names: the tag strings (e.g. BIO tags), so `fit` takes tags by name.
             sequence_length: length of the preprocessor's outputs.

@@ -178,8 +178,8 @@ class Preprocessor(keras.layers.Layer):
         """The preprocessor of a model handle (see `keras_bert_zoo.models.loading`).
 
         Args:
-            handle: a local Hugging Face model directory, a directory written by this package
-                or `hf://org/name`. Preset names carry no vocabulary and are refused.
+            handle: a local Hugging Face model directory, a local keras-hub preset directory,
+                a directory written by this package or `hf://org/name`. Preset names carry no vocabulary and are refused.
             sequence_length: output length; default: the handle's (or its tokenizer's
                 `model_max_length`, capped at the backbone's limit).
             download: `repo_id -> directory` for `hf://` handles.

@@ -1,0 +1,82 @@
+"""keras-hub preset directories as model handles: `from_preset` reads the backbone and the
+tokenizer with keras-hub's own loaders and converts them, outputs and ids equal keras-hub's."""
+
+import json
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_zoo.models import Backbone
+from keras_bert_zoo.tasks import TextClassifier
+from keras_bert_zoo.tokenizers import Preprocessor
+from keras_bert_zoo.tokenizers.byte_pair_tokenizer import bytes_to_unicode
+
+WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran"]
+TEXTS = ["the cat sat on the mat", "a dog ran", "the"]
+SIZE = dict(num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+            max_sequence_length=32)
+
+
+def _bert_preset(directory):
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + ["##s"]
+    keras.utils.set_random_seed(0)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(vocabulary), **SIZE)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer,
+                                                                   sequence_length=16)
+    return backbone, tokenizer, preprocessor
+
+
+def _roberta_preset(directory):
+    # Every byte is a token, plus a few merges (so merges are exercised).
+    tokens = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"] + bytes_to_unicode()
+    merges = ["t h", "th e", "\u0120 th", "\u0120th e", "a t", "c at", "\u0120 cat"]
+    tokens += ["th", "the", "\u0120th", "\u0120the", "at", "cat", "\u0120cat"]
+    vocabulary = {t: i for i, t in enumerate(tokens)}
+    tokenizer = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges)
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.RobertaBackbone(vocabulary_size=len(vocabulary), **SIZE)
+    preprocessor = keras_hub.models.RobertaTextClassifierPreprocessor(tokenizer,
+                                                                      sequence_length=16)
+    return backbone, tokenizer, preprocessor
+
+
+@pytest.mark.parametrize("make", [_bert_preset, _roberta_preset], ids=["bert", "roberta"])
+def test_keras_hub_preset_loads_with_its_weights_and_tokenizer(make, tmp_path):
+    hub_backbone, hub_tokenizer, hub_preprocessor = make(tmp_path)
+    preset = tmp_path / "preset"
+    hub_backbone.save_to_preset(str(preset))
+    hub_preprocessor.save_to_preset(str(preset))
+
+    preprocessor = Preprocessor.from_preset(str(preset))
+    assert preprocessor.sequence_length == 16  # the preset's preprocessor.json
+    ours = preprocessor(np.array(TEXTS))
+    theirs = hub_preprocessor(tf.constant(TEXTS))
+    length = ours["token_ids"].shape[1]
+    np.testing.assert_array_equal(ours["token_ids"], theirs["token_ids"][:, :length])
+    assert not np.asarray(theirs["padding_mask"])[:, length:].any()  # ours: cut to the longest
+
+    backbone = Backbone.from_preset(str(preset))
+    inputs = {k: np.asarray(v) for k, v in theirs.items()}
+    expected = hub_backbone(inputs)
+    expected = np.asarray(expected["sequence_output"] if isinstance(expected, dict) else expected)
+    got = np.asarray(backbone({k: v for k, v in inputs.items() if k in backbone.input})
+                     ["sequence_output"])
+    mask = inputs["padding_mask"].astype(bool)
+    np.testing.assert_allclose(got[mask], expected[mask], atol=1e-5)
+
+    classifier = TextClassifier.from_preset(str(preset), num_classes=2)
+    assert classifier.preprocessor.sequence_length == 16
+    assert classifier.predict(TEXTS, verbose=0).shape == (3, 2)
+
+
+def test_unsupported_keras_hub_class_names_the_supported_ones(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"module": "keras_hub.src.models.gpt2.gpt2_backbone", "class_name": "GPT2Backbone",
+         "config": {}}))
+    with pytest.raises(ValueError, match="holds a keras-hub GPT2Backbone; supported: "
+                                         "AlbertBackbone, BartBackbone"):
+        Backbone.from_preset(str(tmp_path))
