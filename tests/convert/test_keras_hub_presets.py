@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from keras_bert_zoo.models import Backbone
 from keras_bert_zoo.tasks import TextClassifier
-from keras_bert_zoo.tokenizers import Preprocessor
+from keras_bert_zoo.tokenizers import Preprocessor, train_sentencepiece
 from keras_bert_zoo.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
 WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran"]
@@ -44,7 +44,21 @@ def _roberta_preset(directory):
     return backbone, tokenizer, preprocessor
 
 
-@pytest.mark.parametrize("make", [_bert_preset, _roberta_preset], ids=["bert", "roberta"])
+def _albert_preset(directory):
+    (directory / "corpus.txt").write_text("\n".join(TEXTS * 30), "utf-8")
+    proto = train_sentencepiece(str(directory / "corpus.txt"), 20)._proto
+    tokenizer = keras_hub.models.AlbertTokenizer(proto=proto)
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.AlbertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), embedding_dim=8, num_groups=1,
+        num_inner_repetitions=1, **SIZE)
+    preprocessor = keras_hub.models.AlbertTextClassifierPreprocessor(tokenizer,
+                                                                     sequence_length=16)
+    return backbone, tokenizer, preprocessor
+
+
+@pytest.mark.parametrize("make", [_bert_preset, _roberta_preset, _albert_preset],
+                         ids=["bert", "roberta", "albert"])
 def test_keras_hub_preset_loads_with_its_weights_and_tokenizer(make, tmp_path):
     hub_backbone, hub_tokenizer, hub_preprocessor = make(tmp_path)
     preset = tmp_path / "preset"
@@ -80,3 +94,29 @@ def test_unsupported_keras_hub_class_names_the_supported_ones(tmp_path):
     with pytest.raises(ValueError, match="holds a keras-hub GPT2Backbone; supported: "
                                          "AlbertBackbone, BartBackbone"):
         Backbone.from_preset(str(tmp_path))
+
+
+def test_keras_hub_bart_preset(tmp_path):
+    tokens = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"] + bytes_to_unicode()
+    merges = ["t h", "th e", "\u0120 th", "\u0120th e", "a t", "c at", "\u0120 cat"]
+    tokens += ["th", "the", "\u0120th", "\u0120the", "at", "cat", "\u0120cat"]
+    tokenizer = keras_hub.models.BartTokenizer(
+        vocabulary={t: i for i, t in enumerate(tokens)}, merges=merges)
+    keras.utils.set_random_seed(0)
+    hub = keras_hub.models.BartBackbone(vocabulary_size=len(tokens), **SIZE)
+    hub.save_to_preset(str(tmp_path))
+    tokenizer.save_to_preset(str(tmp_path))
+
+    preprocessor = Preprocessor.from_preset(str(tmp_path), sequence_length=16)
+    expected_ids = [list(map(int, row)) for row in tokenizer(TEXTS)]
+    assert preprocessor.tokenizer.tokenize(tf.constant(TEXTS)).to_list() == expected_ids
+    backbone = Backbone.from_preset(str(tmp_path))
+    ids = np.array([[0, 260, 261, 2, 1], [0, 262, 2, 1, 1]], "int32")
+    inputs = {"encoder_token_ids": ids, "encoder_padding_mask": ids != 1,
+              "decoder_token_ids": ids, "decoder_padding_mask": ids != 1}
+    expected = hub(inputs)
+    got = backbone(inputs)
+    mask = ids != 1
+    for name in ("encoder_sequence_output", "decoder_sequence_output"):
+        np.testing.assert_allclose(np.asarray(got[name])[mask], np.asarray(expected[name])[mask],
+                                   atol=1e-5, err_msg=name)
