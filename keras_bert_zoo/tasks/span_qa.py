@@ -45,7 +45,10 @@ from keras import ops
 from keras_bert_zoo.layers.embeddings import truncated_normal
 from keras_bert_zoo.tasks.pretraining import _weighted_cross_entropy
 from keras_bert_zoo.tasks.tagger import WHITESPACE, tokenize_words
-from keras_bert_zoo.tasks.task import Task
+from keras_bert_zoo.data.bucketing import bucket_by_length
+from keras_bert_zoo.data.formats import SquadExample
+from keras_bert_zoo.data.packing import trim_to_longest
+from keras_bert_zoo.tasks.task import DEFAULT_BATCH_SIZE, Task, _as_list, _is_strings
 from keras_bert_zoo.tokenizers.byte_pair_tokenizer import BytePairTokenizer
 from keras_bert_zoo.tokenizers.preprocessor import _LAYOUTS
 from keras_bert_zoo.tokenizers.sentence_piece_tokenizer import SentencePieceTokenizer
@@ -64,6 +67,14 @@ class SpanQuestionAnswerer(Task):
 
     Train with `model.compile(optimizer)` and targets `{"start_positions", "end_positions"}`
     (int, [batch]); the loss is the mean of the start and end cross-entropies (original BERT).
+
+    With a `preprocessor`, `fit` and `evaluate` also take `(questions, contexts)` (two lists of
+    strings) and the answers: each an answer text found in its context (its first occurrence),
+    a `(text, answer_start)` pair, or "" for no answer (SQuAD v2). Contexts are split into
+    windows every `doc_stride` tokens (`squad_features`, default: half the sequence length);
+    batches are padded to their longest window and, in a shuffled `fit`, grouped by length.
+    `predict((questions, contexts))` returns the answer texts, `answer(questions, contexts)`
+    the decoded `Answer`s (offsets, scores, n-best).
 
     Args:
         backbone: a `BertBackbone`, `AlbertBackbone` or `RobertaBackbone`.
@@ -130,8 +141,113 @@ class SpanQuestionAnswerer(Task):
         self.end_accuracy.update_state(y["end_positions"], y_pred["end_logits"])
         return self.get_metrics_result()
 
+    # Strings in -----------------------------------------------------------------------------
+    @staticmethod
+    def _pairs(x):
+        if isinstance(x, tuple) and len(x) == 2 and _is_strings(x[0]) and _is_strings(x[1]):
+            questions, contexts = (list(map(_text, _as_list(t))) for t in x)
+            if len(questions) != len(contexts):
+                raise ValueError(f"got {len(questions)} questions but {len(contexts)} "
+                                 "contexts; pass (questions, contexts) of the same length")
+            return questions, contexts
+        return None
+
+    def _examples(self, questions, contexts, answers=None):
+        examples = []
+        for i, (question, context) in enumerate(zip(questions, contexts)):
+            spans = []
+            if answers is not None:
+                answer = answers[i]
+                text, start = ((_text(answer[0]), int(answer[1]))
+                               if isinstance(answer, (tuple, list)) else (_text(answer), None))
+                if text:
+                    start = context.find(text) if start is None else start
+                    if start < 0 or context[start:start + len(text)] != text:
+                        raise ValueError(f"answer {i} ({text!r}) is not in its context; give "
+                                         "the answer's text as it appears, or (text, start)")
+                    spans = [(text, start)]
+            examples.append(SquadExample(str(i), question, context, spans,
+                                         is_impossible=answers is not None and not spans))
+        return examples
+
+    def _features(self, examples, training):
+        self._require_preprocessor()
+        return squad_features(examples, self.preprocessor, doc_stride=self.doc_stride,
+                              training=training)
+
+    @property
+    def doc_stride(self):
+        """Tokens between two windows of a long context: half the preprocessor's length."""
+        return max(1, self.preprocessor.sequence_length // 2)
+
+    def _convert(self, x, y=None, sample_weight=None, *, batch_size=None, shuffle=False,
+                 with_labels=True):
+        pairs = None if isinstance(x, tf.data.Dataset) else self._pairs(x)
+        if pairs is None:
+            return super()._convert(x, y, sample_weight, batch_size=batch_size,
+                                    shuffle=shuffle, with_labels=with_labels)
+        if y is None:
+            raise ValueError("fit and evaluate on (questions, contexts) need the answers: "
+                             "fit((questions, contexts), answers)")
+        if len(y) != len(pairs[0]):
+            raise ValueError(f"got {len(pairs[0])} questions but {len(y)} answers")
+        features = self._features(self._examples(*pairs, list(y)), training=True)
+        ds = tf.data.Dataset.from_tensor_slices((features.inputs, features.labels))
+        preprocessor, batch_size = self.preprocessor, batch_size or DEFAULT_BATCH_SIZE
+        if shuffle:  # drawn from the global seed (keras.utils.set_random_seed)
+            seed = int(np.random.randint(2**31 - 1))
+            ds = ds.shuffle(len(features.example_index), seed=seed,
+                            reshuffle_each_iteration=True)
+            if preprocessor.padding == "longest":
+                ds = bucket_by_length(ds, lambda inputs: inputs, batch_size=batch_size,
+                                      seed=seed,
+                                      pad_to_multiple_of=preprocessor.pad_to_multiple_of)
+                return ds.prefetch(tf.data.AUTOTUNE), None, None, None
+        ds = ds.batch(batch_size)
+        if preprocessor.padding == "longest":
+            ds = ds.map(lambda inputs, labels: (
+                trim_to_longest(inputs, preprocessor.pad_to_multiple_of), labels))
+        return ds.prefetch(tf.data.AUTOTUNE), None, None, None
+
+    def answer(self, questions, contexts, *, batch_size=None, **options):
+        """Decoded `Answer`s for raw questions and contexts (every window of a long context
+        searched); `options` as for `decode_answers` (`n_best_size`, `max_answer_length`,
+        `null_score_threshold`)."""
+        examples = self._examples(list(map(_text, _as_list(questions))),
+                                  list(map(_text, _as_list(contexts))))
+        features = self._features(examples, training=False)
+        length = self.preprocessor.sequence_length
+        starts, ends = [], []
+        size = batch_size or DEFAULT_BATCH_SIZE
+        for i in range(0, len(features.example_index), size):
+            inputs = {k: v[i:i + size] for k, v in features.inputs.items()}
+            if self.preprocessor.padding == "longest":
+                inputs = trim_to_longest(inputs, self.preprocessor.pad_to_multiple_of)
+            out = self.predict_on_batch(inputs)
+            for logits, into in ((out["start_logits"], starts), (out["end_logits"], ends)):
+                logits = np.asarray(logits)
+                into.append(np.pad(logits, [(0, 0), (0, length - logits.shape[1])],
+                                   constant_values=MASKED_LOGIT))
+        if not starts:
+            return []
+        return decode_answers(features, np.concatenate(starts), np.concatenate(ends), examples,
+                              **options)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """`keras.Model.predict`; for `(questions, contexts)` the answer texts (an object
+        array, "" for no answer)."""
+        pairs = None if isinstance(x, tf.data.Dataset) else self._pairs(x)
+        if pairs is None:
+            return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
+                                   callbacks=callbacks)
+        return np.array([a.text for a in self.answer(*pairs, batch_size=batch_size)], object)
+
     def get_config(self):
         return {**self._base_config(), "dropout": self.dropout}
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # Character offsets (TensorFlow ops) --------------------------------------------------------
