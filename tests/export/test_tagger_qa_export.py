@@ -316,4 +316,6 @@ def test_export_model_dir_reads_qa_contexts_with_the_fine_tuning_windows(tmp_pat
     for options in ({}, {"doc_stride": 3}):
         with pytest.raises(RuntimeError, match="stop before saving"):
             saved_model.export_model_dir(str(tmp_path), str(tmp_path / "export"), **options)
-    assert seen == [{"doc_stride": 12}, {"doc_stride": 3}]  # finetune: seq_len // 2
+    # finetune: seq_len // 2; requests are run in length groups of the default size
+    assert seen == [{"doc_stride": 12, "length_group_size": 4},
+                    {"doc_stride": 3, "length_group_size": 4}]
