@@ -57,7 +57,9 @@ def byte_level_tokenizer():
 def seq2seq_model(dtype=None):
     tokenizer = byte_level_tokenizer()
     keras.utils.set_random_seed(0)
-    backbone = BartBackbone(vocabulary_size=tokenizer.vocabulary_size, num_layers=2,
+    # One layer: the exports are compared with the in-memory model, which any depth shows;
+    # each layer adds to every trace of the generation loop.
+    backbone = BartBackbone(vocabulary_size=tokenizer.vocabulary_size, num_layers=1,
                             num_heads=2, hidden_dim=16, intermediate_dim=32,
                             max_sequence_length=16, dropout=0.0, dtype=dtype)
     model = Seq2SeqGenerator(backbone, preprocessor=Preprocessor(tokenizer, sequence_length=12))

@@ -4,11 +4,13 @@ on small real sentences written as CoNLL and SQuAD files."""
 import json
 import os
 
+import keras
 import pytest
 
 from keras_bert_zoo.export import export_model_dir
+from keras_bert_zoo.models import build
+from keras_bert_zoo.tokenizers import train_tokenizer
 from keras_bert_zoo.training.finetune import FinetuneConfig, finetune
-from tests.recipes.test_finetune_export_predict import pretrained  # noqa: F401 (fixture)
 
 SENTENCES = [
     ("Angela Merkel visited Paris on Monday .", "B-PER I-PER O B-LOC O O O"),
@@ -21,6 +23,25 @@ CONTEXT = ("The Eiffel Tower is located in Paris. It was completed in 1889 and i
 QUESTIONS = [("Where is the Eiffel Tower?", "Paris"), ("When was it completed?", "1889"),
              ("How tall is the tower?", "330 metres"),
              ("Whose company built the tower?", "Gustave Eiffel's company")]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A fresh tiny BERT and a WordPiece vocabulary of the sentences, saved as a pretrain
+    output dir (backbone.keras + tokenizer/): what finetune reads, without the cost of
+    pretraining (which has tests of its own)."""
+    directory = tmp_path_factory.mktemp("pretrained")
+    text = "\n".join([words for words, _ in SENTENCES] + [CONTEXT]
+                     + [q for q, _ in QUESTIONS]) + "\n"
+    (directory / "text.txt").write_text(text, encoding="utf-8")
+    tokenizer = train_tokenizer("bert", str(directory / "text.txt"), 300,
+                                output_dir=str(directory / "tokenizer"))
+    keras.utils.set_random_seed(0)
+    backbone = build("bert_tiny", vocabulary_size=tokenizer.vocabulary_size,
+                     max_sequence_length=48, num_layers=1, hidden_dim=32, num_heads=2,
+                     intermediate_dim=64)
+    backbone.save(str(directory / "backbone.keras"))
+    return str(directory)
 
 
 def _conll(path, repeat=8):
@@ -46,7 +67,7 @@ def _squad(path, repeat=8):
 
 
 @pytest.mark.slow
-def test_tagging_trains_evaluates_saves_and_exports(pretrained, tmp_path):  # noqa: F811
+def test_tagging_trains_evaluates_saves_and_exports(pretrained, tmp_path):
     _conll(tmp_path / "train.conll")
     _conll(tmp_path / "dev.conll", repeat=1)
     config = FinetuneConfig(task="tag", pretrained=pretrained, output_dir=str(tmp_path / "tag"),
@@ -66,7 +87,7 @@ def test_tagging_trains_evaluates_saves_and_exports(pretrained, tmp_path):  # no
 
 
 @pytest.mark.slow
-def test_qa_trains_and_reports_squad_metrics(pretrained, tmp_path):  # noqa: F811
+def test_qa_trains_and_reports_squad_metrics(pretrained, tmp_path):
     _squad(tmp_path / "train.json")
     _squad(tmp_path / "dev.json", repeat=1)
     config = FinetuneConfig(task="qa", pretrained=pretrained, output_dir=str(tmp_path / "qa"),
@@ -90,20 +111,25 @@ def test_seq2seq_headlines_train_report_rouge_and_export(tmp_path):
     import tensorflow as tf
 
     from keras_bert_zoo.data.corpora import bbc_news
-    from keras_bert_zoo.training.pretrain import PretrainConfig, pretrain
 
-    bart_dir = str(tmp_path / "bart")
-    pretrain(PretrainConfig(model="bart_base", output_dir=bart_dir, vocabulary_size=1000,
-                            seq_len=48, batch_size=8, max_steps=4, warmup_steps=1,
-                            checkpoint_every=4, verbose=0,
-                            model_overrides={"num_layers": 1, "hidden_dim": 32, "num_heads": 2,
-                                             "intermediate_dim": 64}))
     texts, _, headlines = bbc_news()
+    pairs = [(text.split("\n", 1)[-1], headline)
+             for text, headline in list(zip(texts, headlines))[:48]]
     with open(tmp_path / "train.jsonl", "w") as f:
-        for text, headline in list(zip(texts, headlines))[:48]:
-            body = text.split("\n", 1)[-1]
+        for body, headline in pairs:
             f.write(json.dumps({"article": body, "headline": headline}) + "\n")
-    config = FinetuneConfig(task="seq2seq", pretrained=bart_dir,
+    # A fresh tiny BART and a BPE vocabulary of the pairs, saved as a pretrain output dir
+    # (backbone.keras + tokenizer/), without the cost of pretraining (tested elsewhere).
+    bart_dir = tmp_path / "bart"
+    bart_dir.mkdir()
+    (bart_dir / "text.txt").write_text("\n".join(t for pair in pairs for t in pair), "utf-8")
+    tokenizer = train_tokenizer("bart", str(bart_dir / "text.txt"), 1000,
+                                output_dir=str(bart_dir / "tokenizer"))
+    keras.utils.set_random_seed(0)
+    build("bart_base", vocabulary_size=tokenizer.vocabulary_size, max_sequence_length=64,
+          num_layers=1, hidden_dim=32, num_heads=2, intermediate_dim=64).save(
+        str(bart_dir / "backbone.keras"))
+    config = FinetuneConfig(task="seq2seq", pretrained=str(bart_dir),
                             output_dir=str(tmp_path / "s2s"),
                             train_file=str(tmp_path / "train.jsonl"), text_column="article",
                             label_column="headline", seq_len=48, target_len=12, batch_size=8,

@@ -75,9 +75,19 @@ def exact_match(model, transform, sources, **generate_kwargs):
                     for o, s in zip(out, sources)])
 
 
+def reverse(sequence):
+    return sequence[::-1]
+
+
 @pytest.fixture(scope="module")
-def copy_model():
-    return trained_model(lambda s: s, steps=600)
+def reverse_model():
+    """One trained model for the learning and the end-of-sequence tests (each trained model
+    pays for a train-step trace of its own, most of the time at these sizes)."""
+    # Width 64: at width 32 reversal was learned on only one or two of four seeds (the others
+    # stay on a plateau at ~30% token accuracy), and which ones flipped with float rounding
+    # (a fused LayerNorm); at 64 every seed reaches 100%. 300 steps: exact match 1.0 greedy
+    # and beam on seeds 0, 1, 2 (200 steps: 0.96 to 1.0).
+    return trained_model(reverse, steps=300, hidden_dim=64, intermediate_dim=128)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,21 +112,21 @@ def test_seq2seq_dataset_tokenizes_in_graph_and_shuffles_with_a_seed():
     tokenizer = letter_tokenizer()
     sources = ["abc", "de", "fghij", "a"]
     targets = [s[::-1] for s in sources]
-    ds = seq2seq_dataset(tokenizer, sources, targets, source_length=8, target_length=8,
-                         batch_size=4, shuffle=False)
-    x, y = next(iter(ds))
-    a, b, c = (tokenizer.token_to_id(t) for t in "abc")
-    assert x["encoder_token_ids"].numpy()[0].tolist() == [BOS, a, b, c, EOS, PAD, PAD, PAD]
-    assert y["target_ids"].numpy()[0].tolist() == [BOS, c, b, a, EOS, PAD, PAD, PAD]
-    assert x["decoder_token_ids"].numpy()[0].tolist() == [EOS, BOS, c, b, a, EOS, PAD, PAD]
 
-    def order(seed):
-        ds = seq2seq_dataset(Preprocessor(tokenizer, 8), sources, targets, source_length=8,
+    def examples(tokenizer_or_preprocessor, seed):
+        ds = seq2seq_dataset(tokenizer_or_preprocessor, sources, targets, source_length=8,
                              target_length=8, batch_size=1, seed=seed)
-        return [int(x["encoder_token_ids"][0, 1]) for x, _ in ds]
+        return [tuple(t.numpy()[0].tolist() for t in (x["encoder_token_ids"], y["target_ids"],
+                                                      x["decoder_token_ids"])) for x, y in ds]
 
-    assert order(3) == order(3)
-    assert sorted(order(3)) == sorted(tokenizer.token_to_id(s[0]) for s in sources)
+    # The same seed gives the same order, from a tokenizer or a preprocessor holding it.
+    shuffled = examples(tokenizer, 3)
+    assert examples(Preprocessor(tokenizer, 8), 3) == shuffled
+    first_letters = sorted(tokenizer.token_to_id(s[0]) for s in sources)
+    assert sorted(example[0][1] for example in shuffled) == first_letters
+    a, b, c = (tokenizer.token_to_id(t) for t in "abc")
+    assert ([BOS, a, b, c, EOS, PAD, PAD, PAD], [BOS, c, b, a, EOS, PAD, PAD, PAD],
+            [EOS, BOS, c, b, a, EOS, PAD, PAD]) in shuffled
 
 
 def test_batches_cut_to_their_longest_give_the_loss_of_padded_ones():
@@ -200,19 +210,19 @@ def test_greedy_equals_uncached_argmax_decoding():
 
 
 @pytest.mark.slow
-def test_stops_at_end_of_sequence_per_example_and_respects_max_length(copy_model):
-    model, _ = copy_model
+def test_stops_at_end_of_sequence_per_example_and_respects_max_length(reverse_model):
+    model, _ = reverse_model
     sources = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15], [16, 17, 18, 19]]
     x, _ = pack(sources, sources)
-    for sampler in ("greedy", "beam"):
-        out = model.generate(encoder_inputs(x), max_length=9, sampler=sampler)
+    for sampler in ("greedy", "beam"):  # num_beams=3 as in the learning tests: one trace less
+        out = model.generate(encoder_inputs(x), max_length=9, sampler=sampler, num_beams=3)
         assert out.shape == (3, 9)
         for row, source in zip(out, sources):
-            assert row.tolist() == source + [EOS] + [PAD] * (8 - len(source))
-        short = model.generate(encoder_inputs(x), max_length=4, sampler=sampler)
+            assert row.tolist() == reverse(source) + [EOS] + [PAD] * (8 - len(source))
+        short = model.generate(encoder_inputs(x), max_length=4, sampler=sampler, num_beams=3)
         assert short.shape == (3, 4)
-        assert short[0].tolist() == [5, 6, 7, EOS]
-        assert short[1].tolist() == [8, 9, 10, 11]  # cut at max_length, no </s>
+        assert short[0].tolist() == [7, 6, 5, EOS]
+        assert short[1].tolist() == [15, 14, 13, 12]  # cut at max_length, no </s>
     np.testing.assert_array_equal(
         model.generate(encoder_inputs(x), max_length=9), uncached_greedy(model, x, 9))
 
@@ -303,20 +313,8 @@ def test_length_penalty_changes_the_chosen_output():
 
 
 @pytest.mark.slow
-def test_learns_to_copy_with_greedy_and_beam_search(copy_model):
-    model, train = copy_model
-    held_out = random_sequences(np.random.default_rng(100), 100, exclude=train)
-    assert exact_match(model, lambda s: s, held_out) >= 0.95
-    assert exact_match(model, lambda s: s, held_out, sampler="beam", num_beams=3) >= 0.95
-
-
-@pytest.mark.slow
-def test_learns_to_reverse_with_greedy_and_beam_search():
-    reverse = lambda s: s[::-1]  # noqa: E731
-    # Width 64: at width 32 reversal was learned on only one or two of four seeds (the others
-    # stay on a plateau at ~30% token accuracy), and which ones flipped with float rounding
-    # (a fused LayerNorm); at 64 every seed reaches 100%, with either LayerNorm.
-    model, train = trained_model(reverse, steps=1000, hidden_dim=64, intermediate_dim=128)
+def test_learns_to_reverse_with_greedy_and_beam_search(reverse_model):
+    model, train = reverse_model
     held_out = random_sequences(np.random.default_rng(100), 100, exclude=train)
     assert exact_match(model, reverse, held_out) >= 0.95
     assert exact_match(model, reverse, held_out, sampler="beam", num_beams=3) >= 0.95
@@ -413,9 +411,9 @@ def test_rouge_matches_hand_computed_values():
 
 @pytest.mark.slow
 def test_headline_generation_on_bbc_news(tmp_path):
-    """Article -> headline on 300 BBC News articles with a tiny BART trained from scratch.
+    """Article -> headline on 160 BBC News articles with a tiny BART trained from scratch.
 
-    Honest scope: a couple of minutes of CPU training lowers the loss a lot but does not learn
+    Honest scope: a short CPU training run lowers the loss a lot but does not learn
     to read the article (the outputs are generic headline words), so the model's ROUGE stays
     far below the trivial "first 10 words of the article" baseline (ROUGE-L about 0.2). The
     test checks that training works end to end on real text and that ROUGE is computed on
@@ -426,19 +424,20 @@ def test_headline_generation_on_bbc_news(tmp_path):
 
     texts, _, headlines = bbc_news()
     order = np.random.default_rng(0).permutation(len(texts))
-    train, test = [int(i) for i in order[:300]], [int(i) for i in order[300:330]]
+    train, test = [int(i) for i in order[:160]], [int(i) for i in order[160:170]]
     corpus = tmp_path / "bbc.txt"
     corpus.write_text("\n".join(texts[i] + "\n" + headlines[i] for i in train), "utf-8")
-    tokenizer = train_byte_level_bpe(str(corpus), 2000, family="bart")
+    tokenizer = train_byte_level_bpe(str(corpus), 1000, family="bart")
     keras.utils.set_random_seed(0)
-    backbone = BartBackbone(vocabulary_size=tokenizer.vocabulary_size, num_layers=2,
+    backbone = BartBackbone(vocabulary_size=tokenizer.vocabulary_size, num_layers=1,
                             num_heads=4, hidden_dim=64, intermediate_dim=128,
-                            max_sequence_length=64, dropout=0.1)
-    model = Seq2SeqGenerator(backbone, preprocessor=Preprocessor(tokenizer, 64))
+                            max_sequence_length=48, dropout=0.1)
+    model = Seq2SeqGenerator(backbone, preprocessor=Preprocessor(tokenizer, 48))
     ds = seq2seq_dataset(tokenizer, [texts[i] for i in train], [headlines[i] for i in train],
-                         source_length=64, target_length=16, batch_size=16, seed=0)
+                         source_length=48, target_length=16, batch_size=16, seed=0)
     model.compile(keras.optimizers.AdamW(2e-3, weight_decay=0.01))
     history = model.fit(ds, epochs=6, verbose=0).history
+    # Last over first epoch's loss: 0.686 to 0.697 over seeds 0, 1, 2 (about 6.7 -> 4.6).
     assert history["loss"][-1] < 0.75 * history["loss"][0]
 
     predictions = model.generate([texts[i] for i in test], max_length=14, sampler="beam")
