@@ -16,6 +16,7 @@ the same batch, and a run sees at most `sequence_length / pad_to_multiple_of` di
 shapes.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from keras_bert_zoo.data.packing import trim_to_longest
@@ -132,3 +133,32 @@ def packed_batches(arrays, batch_size, *, seed, padding="fixed", pad_to_multiple
                           pad_to_multiple_of=pad_to_multiple_of, drop_remainder=True,
                           per_token_rest=per_token_labels)
     return ds.repeat().prefetch(2)
+
+
+def packed_epoch_batches(ds, preprocessor, *, batch_size, shuffle, per_token_rest=False):
+    """One pass of batches over packed examples `(inputs, *rest)` (tagging, QA features),
+    for `fit` / `evaluate` / `predict` on strings: shuffled with a seed drawn from the global
+    seed (`keras.utils.set_random_seed`) and grouped by length when `shuffle`; each batch cut
+    to its longest example when the preprocessor pads to the longest."""
+    longest = preprocessor.padding == "longest"
+    multiple = preprocessor.pad_to_multiple_of
+    if shuffle:
+        seed = int(np.random.randint(2**31 - 1))
+        ds = ds.shuffle(int(ds.cardinality()), seed=seed, reshuffle_each_iteration=True)
+        if longest:
+            return bucket_by_length(ds, lambda inputs: inputs, batch_size=batch_size,
+                                    seed=seed, pad_to_multiple_of=multiple,
+                                    per_token_rest=per_token_rest).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if longest:
+        def trim(inputs, *rest):
+            trimmed = trim_to_longest(inputs, multiple)
+            if per_token_rest:
+                length = tf.shape(trimmed["padding_mask"])[-1]
+                rest = [r[:, :length] for r in rest]
+            return (trimmed, *rest)
+
+        ds = ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if len(ds.element_spec) == 1:
+        ds = ds.map(lambda inputs: inputs)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -45,7 +45,7 @@ from keras import ops
 from keras_bert_zoo.layers.embeddings import truncated_normal
 from keras_bert_zoo.tasks.pretraining import _weighted_cross_entropy
 from keras_bert_zoo.tasks.tagger import WHITESPACE, tokenize_words
-from keras_bert_zoo.data.bucketing import bucket_by_length
+from keras_bert_zoo.data.bucketing import packed_epoch_batches
 from keras_bert_zoo.data.formats import SquadExample
 from keras_bert_zoo.data.packing import trim_to_longest
 from keras_bert_zoo.tasks.task import DEFAULT_BATCH_SIZE, Task, _as_list, _is_strings
@@ -192,22 +192,10 @@ class SpanQuestionAnswerer(Task):
         if len(y) != len(pairs[0]):
             raise ValueError(f"got {len(pairs[0])} questions but {len(y)} answers")
         features = self._features(self._examples(*pairs, list(y)), training=True)
-        ds = tf.data.Dataset.from_tensor_slices((features.inputs, features.labels))
-        preprocessor, batch_size = self.preprocessor, batch_size or DEFAULT_BATCH_SIZE
-        if shuffle:  # drawn from the global seed (keras.utils.set_random_seed)
-            seed = int(np.random.randint(2**31 - 1))
-            ds = ds.shuffle(len(features.example_index), seed=seed,
-                            reshuffle_each_iteration=True)
-            if preprocessor.padding == "longest":
-                ds = bucket_by_length(ds, lambda inputs: inputs, batch_size=batch_size,
-                                      seed=seed,
-                                      pad_to_multiple_of=preprocessor.pad_to_multiple_of)
-                return ds.prefetch(tf.data.AUTOTUNE), None, None, None
-        ds = ds.batch(batch_size)
-        if preprocessor.padding == "longest":
-            ds = ds.map(lambda inputs, labels: (
-                trim_to_longest(inputs, preprocessor.pad_to_multiple_of), labels))
-        return ds.prefetch(tf.data.AUTOTUNE), None, None, None
+        ds = packed_epoch_batches(
+            tf.data.Dataset.from_tensor_slices((features.inputs, features.labels)),
+            self.preprocessor, batch_size=batch_size or DEFAULT_BATCH_SIZE, shuffle=shuffle)
+        return ds, None, None, None
 
     def answer(self, questions, contexts, *, batch_size=None, **options):
         """Decoded `Answer`s for raw questions and contexts (every window of a long context

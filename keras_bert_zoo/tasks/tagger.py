@@ -16,8 +16,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from keras import ops
 
-from keras_bert_zoo.data.bucketing import bucket_by_length
-from keras_bert_zoo.data.packing import trim_to_longest
+from keras_bert_zoo.data.bucketing import packed_epoch_batches
 from keras_bert_zoo.layers.embeddings import truncated_normal
 from keras_bert_zoo.tasks.pretraining import _weighted_cross_entropy
 from keras_bert_zoo.tasks.task import DEFAULT_BATCH_SIZE, Task, _as_list, _is_strings
@@ -184,27 +183,9 @@ class TokenTagger(Task):
             if sample_weight is not None:
                 weights = weights * np.asarray(sample_weight, "float32").reshape(-1, 1)
             elements = ({k: v for k, v in inputs.items() if k in names}, labels, weights)
-        ds = tf.data.Dataset.from_tensor_slices(elements)
-        longest = preprocessor.padding == "longest"
-        if shuffle:  # drawn from the global seed (keras.utils.set_random_seed)
-            seed = int(np.random.randint(2**31 - 1))
-            ds = ds.shuffle(len(words), seed=seed, reshuffle_each_iteration=True)
-            if longest:
-                ds = bucket_by_length(ds, lambda inputs: inputs, batch_size=batch_size,
-                                      seed=seed, pad_to_multiple_of=preprocessor.pad_to_multiple_of,
-                                      per_token_rest=True)
-                return ds.prefetch(tf.data.AUTOTUNE)
-        ds = ds.batch(batch_size)
-        if longest:
-            def trim(inputs, *rest):
-                trimmed = trim_to_longest(inputs, preprocessor.pad_to_multiple_of)
-                length = tf.shape(trimmed["padding_mask"])[-1]
-                return (trimmed, *[r[:, :length] for r in rest])
-
-            ds = ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        if tags is None:
-            ds = ds.map(lambda inputs: inputs)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return packed_epoch_batches(tf.data.Dataset.from_tensor_slices(elements),
+                                    preprocessor, batch_size=batch_size, shuffle=shuffle,
+                                    per_token_rest=True)
 
     def _convert(self, x, y=None, sample_weight=None, *, batch_size=None, shuffle=False,
                  with_labels=True):
