@@ -13,6 +13,7 @@ import ast
 import csv
 import functools
 import importlib.util
+import itertools
 import os
 import sysconfig
 
@@ -40,28 +41,36 @@ def _module_docstrings(path):
     return "\n".join(dict.fromkeys(docs))  # unique, in order
 
 
-@functools.lru_cache(maxsize=2)
-def default_corpus_texts(include_docstrings=True):
+def _documents(include_docstrings):
+    """The embedded corpus' documents in order, read lazily (the standard library's modules
+    are parsed only when a caller gets that far)."""
+    from pydoc_data.topics import topics
+
+    for name in sorted(topics):
+        yield _clean_document(topics[name])
+    if include_docstrings:
+        stdlib = sysconfig.get_paths()["stdlib"]
+        for name in sorted(os.listdir(stdlib)):
+            if name.endswith(".py") and not name.startswith("_"):
+                yield _clean_document(_module_docstrings(os.path.join(stdlib, name)))
+
+
+@functools.lru_cache(maxsize=4)
+def default_corpus_texts(include_docstrings=True, max_documents=None):
     """The embedded default corpus as a list of documents (strings without blank lines).
 
     Args:
         include_docstrings: add one document per standard-library module (its module,
             class and function docstrings) after the pydoc topics.
+        max_documents: only the first documents (cheaper: later ones are not read).
 
     Example:
     >>> docs = default_corpus_texts(include_docstrings=False)
     >>> len(docs) > 50
     True
     """
-    from pydoc_data.topics import topics
-
-    documents = [_clean_document(topics[name]) for name in sorted(topics)]
-    if include_docstrings:
-        stdlib = sysconfig.get_paths()["stdlib"]
-        for name in sorted(os.listdir(stdlib)):
-            if name.endswith(".py") and not name.startswith("_"):
-                documents.append(_clean_document(_module_docstrings(os.path.join(stdlib, name))))
-    return tuple(doc for doc in documents if doc)
+    documents = (doc for doc in _documents(include_docstrings) if doc)
+    return tuple(itertools.islice(documents, max_documents))
 
 
 def write_default_corpus(directory, *, num_files=1, max_documents=None, include_docstrings=True):
@@ -82,7 +91,7 @@ def write_default_corpus(directory, *, num_files=1, max_documents=None, include_
     >>> len(paths)
     2
     """
-    documents = list(default_corpus_texts(include_docstrings))[:max_documents]
+    documents = list(default_corpus_texts(include_docstrings, max_documents))
     if num_files < 1 or num_files > len(documents):
         raise ValueError(f"num_files={num_files} must be between 1 and {len(documents)} documents")
     os.makedirs(directory, exist_ok=True)
