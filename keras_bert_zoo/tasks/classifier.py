@@ -60,7 +60,9 @@ class TextClassifier(Task):
             and `predict` then take raw texts (pairs as a tuple of two lists) and labels as
             ints or as `class_names`, and `save()` keeps the vocabulary.
 
-    The keras-hub flow on a trained model directory (or `hf://org/name`)::
+    The keras-hub flow on a trained model directory (or `hf://org/name`, see
+    `Task.from_preset`; `num_classes` is needed unless `class_names` give it or the directory
+    holds a classifier)::
 
         model = TextClassifier.from_preset("all-MiniLM-L6-v2/", num_classes=2,
                                            sequence_length=128)
@@ -197,51 +199,22 @@ class TextClassifier(Task):
         return lookup
 
     @classmethod
-    def from_preset(cls, handle, *, num_classes=None, sequence_length=None,
-                    random_init=False, dtype=None, download=None, **kwargs):
-        """A classifier with the backbone and the matching preprocessor of a model handle.
+    def _preset_arguments(cls, kwargs):
+        """`num_classes` is required, unless `class_names` or a regression give it."""
+        kwargs = dict(kwargs)
+        if kwargs.get("num_classes") is None:
+            if kwargs.get("problem_type") == "regression":
+                kwargs["num_classes"] = 1
+            elif kwargs.get("class_names"):
+                kwargs["num_classes"] = len(kwargs["class_names"])
+            else:
+                raise ValueError("TextClassifier.from_preset needs num_classes= (or "
+                                 "class_names=)")
+        return kwargs
 
-        Args:
-            handle: a local Hugging Face model directory or keras-hub preset directory, a
-                directory written by this package (pretraining or conversion: a new head on
-                its backbone; fine-tuning run: the saved classifier, or a new head when
-                `num_classes` differs), `hf://org/name`, or a preset name (random weights, no
-                preprocessor: needs `random_init=True`).
-            num_classes: number of labels; required unless the handle holds a classifier.
-            sequence_length: length of the preprocessor's outputs.
-            random_init: allow a preset name (presets carry no weights).
-            dtype: a dtype policy name for the backbone, e.g. "mixed_float16".
-            download: `repo_id -> directory` for `hf://` handles.
-            **kwargs: `TextClassifier` arguments (`class_names`, `problem_type`, `dropout`).
-        """
-        from keras_bert_zoo.models import Backbone, loading
-
-        if loading.is_preset_name(handle):
-            backbone = Backbone.from_preset(handle, random_init=random_init, dtype=dtype)
-            return cls(backbone, num_classes=cls._need_classes(num_classes, kwargs), **kwargs)
-        directory = loading.resolve_handle(handle, download)
-        if loading.layout(directory) == "task":
-            task = loading.load_task(directory)
-            same = num_classes in (None, getattr(task, "num_classes", None)) and not kwargs
-            if isinstance(task, cls) and same and dtype is None:
-                if task.preprocessor is None or sequence_length is not None:
-                    task.preprocessor = loading.load_preprocessor_from(directory,
-                                                                       sequence_length)
-                return task
-        backbone, preprocessor = loading.load_backbone(directory, sequence_length=sequence_length,
-                                                       dtype=dtype)
-        return cls(backbone, num_classes=cls._need_classes(num_classes, kwargs),
-                   preprocessor=preprocessor, **kwargs)
-
-    @staticmethod
-    def _need_classes(num_classes, kwargs):
-        if num_classes is not None:
-            return num_classes
-        if kwargs.get("problem_type") == "regression":
-            return 1
-        if kwargs.get("class_names"):
-            return len(kwargs["class_names"])
-        raise ValueError("TextClassifier.from_preset needs num_classes= (or class_names=)")
+    def _is_preset_head(self, kwargs):
+        kwargs = dict(kwargs)
+        return kwargs.pop("num_classes", None) in (None, self.num_classes) and not kwargs
 
     def default_metrics(self):
         if self.problem_type == "multi_label":

@@ -44,7 +44,8 @@ class TokenTagger(Task):
     their longest sentence and, in `fit` with `shuffle=True`, grouped by length
     (`keras_bert_zoo.data.bucketing`). `predict(words)` returns the per-token logits
     `[n, sequence_length, num_tags]` (zeros past each batch's length) and `predict_tags(words)`
-    one tag per word.
+    one tag per word. `TokenTagger.from_preset(handle, tag_names=[...])` puts a new head on
+    any backbone handle (`Task.from_preset`).
 
     Args:
         backbone: a `BertBackbone`, `AlbertBackbone` or `RobertaBackbone`.
@@ -100,47 +101,21 @@ class TokenTagger(Task):
         return self.get_metrics_result()
 
     @classmethod
-    def from_preset(cls, handle, *, num_tags=None, tag_names=None, sequence_length=None,
-                    random_init=False, dtype=None, download=None, **kwargs):
-        """A tagger with the backbone and the matching preprocessor of a model handle.
-
-        Args:
-            handle: a local Hugging Face model directory or keras-hub preset directory, a
-                directory written by this package (pretraining or conversion: a new head on
-                its backbone; a saved tagger with the same tags: that tagger),
-                `hf://org/name`, or a preset name (random weights, no preprocessor: needs
-                `random_init=True`).
-            num_tags: number of tags; default `len(tag_names)`.
-            tag_names: the tag strings (e.g. BIO tags), so `fit` takes tags by name.
-            sequence_length: length of the preprocessor's outputs.
-            random_init: allow a preset name (presets carry no weights).
-            dtype: a dtype policy name for the backbone, e.g. "mixed_float16".
-            download: `repo_id -> directory` for `hf://` handles.
-            **kwargs: `TokenTagger` arguments (`dropout`).
-        """
-        from keras_bert_zoo.models import Backbone, loading
-
-        if num_tags is None:
-            if not tag_names:
+    def _preset_arguments(cls, kwargs):
+        """`num_tags` is required, unless `tag_names` give it."""
+        kwargs = dict(kwargs)
+        if kwargs.get("num_tags") is None:
+            if not kwargs.get("tag_names"):
                 raise ValueError("TokenTagger.from_preset needs tag_names= (or num_tags=)")
-            num_tags = len(tag_names)
-        if loading.is_preset_name(handle):
-            backbone = Backbone.from_preset(handle, random_init=random_init, dtype=dtype)
-            return cls(backbone, num_tags=num_tags, tag_names=tag_names, **kwargs)
-        directory = loading.resolve_handle(handle, download)
-        if loading.layout(directory) == "task":
-            task = loading.load_task(directory)
-            same = (isinstance(task, cls) and task.num_tags == num_tags
-                    and tag_names in (None, task.tag_names) and not kwargs)
-            if same and dtype is None:
-                if task.preprocessor is None or sequence_length is not None:
-                    task.preprocessor = loading.load_preprocessor_from(directory,
-                                                                       sequence_length)
-                return task
-        backbone, preprocessor = loading.load_backbone(directory, sequence_length=sequence_length,
-                                                       dtype=dtype)
-        return cls(backbone, num_tags=num_tags, tag_names=tag_names, preprocessor=preprocessor,
-                   **kwargs)
+            kwargs["num_tags"] = len(kwargs["tag_names"])
+        return kwargs
+
+    def _is_preset_head(self, kwargs):
+        kwargs = dict(kwargs)
+        tag_names = kwargs.pop("tag_names", None)
+        num_tags = kwargs.pop("num_tags", None)
+        return (num_tags in (None, self.num_tags) and not kwargs
+                and (tag_names is None or list(tag_names) == self.tag_names))
 
     # Words in -------------------------------------------------------------------------------
     def _words(self, x):

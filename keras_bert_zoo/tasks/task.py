@@ -91,6 +91,51 @@ class Task(keras.Model):
             config["preprocessor"] = keras.layers.deserialize(config["preprocessor"])
         return cls(**config)
 
+    # Presets --------------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, handle, *, sequence_length=None, random_init=False, dtype=None,
+                    download=None, **kwargs):
+        """A task with the backbone and the matching preprocessor of a model handle.
+
+        Args:
+            handle: a local Hugging Face model directory or keras-hub preset directory, a
+                directory written by this package (pretraining or conversion: a new head on
+                its backbone; a saved task of this class: that task, unless `kwargs` ask for
+                another head), `hf://org/name`, or a preset name (random weights, no
+                preprocessor: needs `random_init=True`).
+            sequence_length: length of the preprocessor's outputs.
+            random_init: allow a preset name (presets carry no weights).
+            dtype: a dtype policy name for the backbone, e.g. "mixed_float16".
+            download: `repo_id -> directory` for `hf://` handles.
+            **kwargs: the task's own constructor arguments (e.g. `num_classes`).
+        """
+        from keras_bert_zoo.models import Backbone, loading
+
+        if loading.is_preset_name(handle):
+            backbone = Backbone.from_preset(handle, random_init=random_init, dtype=dtype)
+            return cls(backbone, **cls._preset_arguments(kwargs))
+        directory = loading.resolve_handle(handle, download)
+        if loading.layout(directory) == "task":
+            task = loading.load_task(directory)
+            if isinstance(task, cls) and dtype is None and task._is_preset_head(kwargs):
+                if task.preprocessor is None or sequence_length is not None:
+                    task.preprocessor = loading.load_preprocessor_from(directory,
+                                                                       sequence_length)
+                return task
+        backbone, preprocessor = loading.load_backbone(directory, sequence_length=sequence_length,
+                                                       dtype=dtype)
+        return cls(backbone, preprocessor=preprocessor, **cls._preset_arguments(kwargs))
+
+    @classmethod
+    def _preset_arguments(cls, kwargs):
+        """`from_preset`'s keyword arguments -> the constructor's for a new head (subclasses
+        fill in what the head needs, or say which argument is missing)."""
+        return dict(kwargs)
+
+    def _is_preset_head(self, kwargs):
+        """Whether this saved task already is the head `from_preset(**kwargs)` asks for."""
+        return not kwargs
+
     # Compile defaults -----------------------------------------------------------------------
     def default_loss(self):
         """The loss `compile()` uses by default (None: the task computes its own)."""

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from keras_bert_zoo.models import Backbone
 from keras_bert_zoo.tasks import TextClassifier
+from keras_bert_zoo.tasks.seq2seq import Seq2SeqGenerator
 from keras_bert_zoo.tokenizers import Preprocessor, train_sentencepiece
 from keras_bert_zoo.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
@@ -120,3 +121,7 @@ def test_keras_hub_bart_preset(tmp_path):
     for name in ("encoder_sequence_output", "decoder_sequence_output"):
         np.testing.assert_allclose(np.asarray(got[name])[mask], np.asarray(expected[name])[mask],
                                    atol=1e-5, err_msg=name)
+    generator = Seq2SeqGenerator.from_preset(str(tmp_path), sequence_length=16)
+    assert generator.preprocessor.sequence_length == 16
+    for ours, theirs in zip(generator.backbone.get_weights(), backbone.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)

@@ -4,7 +4,6 @@ evaluate / predict, save with the vocabulary, export without a separate preproce
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 
 import keras
@@ -14,7 +13,7 @@ import tensorflow as tf
 
 from keras_bert_zoo.export import export_saved_model
 from keras_bert_zoo.models import Backbone, BertBackbone, loading
-from keras_bert_zoo.tasks import TextClassifier
+from keras_bert_zoo.tasks import SpanQuestionAnswerer, TextClassifier, TextEmbedder, TokenTagger
 from keras_bert_zoo.tokenizers import Preprocessor, WordPieceTokenizer
 from keras_bert_zoo.training.finetune import classification_dataset
 from keras_bert_zoo.training.optimizers import AdamW
@@ -82,17 +81,10 @@ def test_five_lines_save_load_and_export(minilm_run):
 
     export_dir = str(directory / "export")
     export_saved_model(model, export_dir)
-    script = ("import json, sys\n"
-              "import tensorflow as tf, tensorflow_text  # noqa: F401\n"
-              "model = tf.saved_model.load(sys.argv[1])\n"
-              "out = model.signatures['serving_default'](text=tf.constant(json.loads(sys.argv[2])))\n"
-              "assert not any(m.startswith('keras_bert_zoo') for m in sys.modules)\n"
-              "print(json.dumps(out['probabilities'].numpy().tolist()))\n")
-    result = subprocess.run([sys.executable, "-c", script, export_dir, json.dumps(queries)],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    served = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    # Served from the SavedModel alone (a fresh process without this package serves the
+    # same way: tests/export/test_saved_model.py).
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    served = serve(text=tf.constant(queries))["probabilities"].numpy()
     np.testing.assert_allclose(served, keras.ops.softmax(logits).numpy(), atol=1e-5)
 
 
@@ -206,6 +198,31 @@ def test_from_preset_reads_a_pretraining_run_dir(tiny, tmp_path):
     np.testing.assert_allclose(model.backbone.get_weights()[0],
                                tiny.backbone.get_weights()[0])
     assert model.predict(TEXTS[:2], verbose=0).shape == (2, 2)
+
+
+def test_every_task_puts_its_head_on_a_backbone_handle(tiny, tmp_path):
+    tiny.backbone.save(str(tmp_path / "backbone.keras"))
+    tiny.preprocessor.tokenizer.save(str(tmp_path / "tokenizer"))
+    embedder = TextEmbedder.from_preset(str(tmp_path), sequence_length=8, pooling="cls")
+    assert embedder.pooler.pooling == "cls" and embedder.preprocessor.sequence_length == 8
+    embeddings = embedder.predict(TEXTS[:2], verbose=0)["embedding"]
+    assert embeddings.shape == (2, 8)
+    answerer = SpanQuestionAnswerer.from_preset(str(tmp_path), sequence_length=8)
+    np.testing.assert_array_equal(answerer.backbone.get_weights()[0],
+                                  tiny.backbone.get_weights()[0])
+    with pytest.raises(ValueError, match=r"TokenTagger.from_preset needs tag_names="):
+        TokenTagger.from_preset(str(tmp_path))
+
+    tagger = TokenTagger.from_preset(str(tmp_path), tag_names=["O", "B"], sequence_length=8)
+    tagged = tmp_path / "tagger"
+    tagged.mkdir()
+    tagger.save(str(tagged / "model.keras"))
+    tagger.preprocessor.save(str(tagged / "tokenizer"))
+    same = TokenTagger.from_preset(str(tagged))  # the saved tagger itself
+    assert same.tag_names == ["O", "B"]
+    np.testing.assert_array_equal(same.get_weights()[-1], tagger.get_weights()[-1])
+    renamed = TokenTagger.from_preset(str(tagged), tag_names=["O", "B", "I"])  # a new head
+    assert renamed.num_tags == 3 and renamed.preprocessor.sequence_length == 8
 
 
 def test_preset_names_need_random_init():
