@@ -2,9 +2,11 @@
 
 Each page's ```python blocks run in order in one namespace (a page reads top to bottom), in
 a fresh temporary directory, so a snippet may write files next to itself. A block directly
-after a line `<!-- docs-test: skip -->` is not run; use it only for a sketch that cannot run
-(none of the pages needs it today). ```bash blocks are command lines: each
-`recipes/NAME.py --flag` they show must name a recipe and a flag it defines.
+after a line `<!-- docs-test: skip -->` is not run; use it only for a snippet that cannot run
+cheaply and whose calls run elsewhere (the keras-hub five lines on the real MiniLM in
+docs/getting_started.md: README.md runs their core and tests/tasks/test_task_api.py all of
+them). ```bash blocks are command lines: each `recipes/NAME.py --flag` they show must name a
+recipe and a flag it defines.
 """
 
 import glob
